@@ -1,0 +1,183 @@
+"""The `lcm-bot` command line: `run` (the bot) and `generate` (one local job, files out)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+MODES = ("txt2img", "img2img", "inpaint", "controlnet", "t2i-adapter", "animate")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lcm-bot",
+        description="A self-hosted Discord bot for Latent Consistency Model images.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("run", help="start the Discord bot (reads settings from the environment)")
+    _add_generate(commands)
+    return parser
+
+
+def _add_generate(commands) -> None:
+    gen = commands.add_parser(
+        "generate",
+        help="run one job locally and write the result files",
+        description="Run one job through the generation core and write PNG/GIF files.",
+    )
+    gen.add_argument("prompt", help="what to draw")
+    gen.add_argument("--mode", choices=MODES, default="txt2img", help="what kind of job")
+    gen.add_argument("--image", type=Path, help="input image (img2img, inpaint, canny modes)")
+    gen.add_argument(
+        "--mask",
+        type=Path,
+        help="inpaint mask, white = repaint (default: the image's transparency)",
+    )
+    gen.add_argument(
+        "--style",
+        action="append",
+        default=[],
+        metavar="NAME[:WEIGHT]",
+        help="a style from the styles file, optionally with a weight; repeatable",
+    )
+    gen.add_argument("--negative", default="", help="negative prompt (needs guidance above 1)")
+    gen.add_argument("--steps", type=int, default=4, help="denoising steps, 1–8 (default 4)")
+    gen.add_argument("--size", help="WIDTHxHEIGHT, multiples of 8 (default: family/upload size)")
+    gen.add_argument("--guidance", type=float, help="guidance scale (default: the family's)")
+    gen.add_argument("--strength", type=float, default=0.6, help="img2img/inpaint strength 0–1")
+    gen.add_argument("--seed", type=int, help="seed 0–4294967295 (default: random)")
+    gen.add_argument("--count", type=int, default=1, help="images to make, 1–8")
+    gen.add_argument("--frames", type=int, default=16, help="animation frames, 8–24")
+    gen.add_argument("--fps", type=int, default=8, help="animation frames per second, 1–30")
+    gen.add_argument("--motion", help="motion LoRA for animate, e.g. zoom-in")
+    gen.add_argument("--low-threshold", type=int, default=100, help="canny low threshold 0–255")
+    gen.add_argument("--high-threshold", type=int, default=200, help="canny high threshold 0–255")
+    gen.add_argument(
+        "--conditioning-scale", type=float, default=0.8, help="ControlNet/T2I strength 0–2"
+    )
+    gen.add_argument("--model", help="model family (default: LCM_MODEL or sd15)")
+    gen.add_argument("--styles-file", type=Path, help="style allow-list (default: LCM_STYLES_FILE)")
+    gen.add_argument("--device", help="auto, cuda, cuda:N, mps or cpu (default: LCM_DEVICE)")
+    gen.add_argument("--dtype", help="auto, float16, bfloat16, float32 (default: LCM_DTYPE)")
+    gen.add_argument("--safety-check", action="store_true", help="report NSFW flags per image")
+    gen.add_argument(
+        "--animation-format", choices=("gif", "webp"), default="gif", help="animation file type"
+    )
+    gen.add_argument("--out", type=Path, required=True, help="folder for the result files")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "run":
+        return _run()
+    return _generate(args)
+
+
+def _run() -> int:
+    from bot.settings import Settings
+
+    settings = Settings()
+    if not settings.discord_token:
+        print(
+            "error: DISCORD_TOKEN is not set. Create an application at "
+            "https://discord.com/developers/applications, add a bot, and put its token in .env "
+            "(see .env.example).",
+            file=sys.stderr,
+        )
+        return 2
+    print(
+        "error: the Discord client is not part of this build yet; "
+        "`lcm-bot generate` runs jobs locally meanwhile.",
+        file=sys.stderr,
+    )
+    return 2
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from generation.errors import GenerationError
+
+    try:
+        paths, warnings = _generate_files(args)
+    except GenerationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    for path in paths:
+        print(path)
+    return 0
+
+
+def _read_upload(path: Path | None, parameter: str) -> bytes | None:
+    from generation.errors import InvalidInput
+
+    if path is None:
+        return None
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(parameter, f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _generate_files(args: argparse.Namespace) -> tuple[list[Path], tuple[str, ...]]:
+    from bot.settings import Settings
+    from generation.devices import resolve_device, resolve_dtype
+    from generation.families import Mode, resolve_family
+    from generation.image_decode import alpha_mask, decode_image, decode_mask
+    from generation.outputs import write_result_files
+    from generation.pipelines import PipelineSet
+    from generation.requests import GenerationRequest, validate_request
+    from generation.sizing import parse_size
+    from generation.styles import StyleChoice, StyleLibrary, parse_style_option
+
+    settings = Settings()
+    family = resolve_family(args.model or settings.lcm_model)
+    styles_file = args.styles_file or settings.lcm_styles_file
+    styles = StyleLibrary.load(styles_file) if styles_file else StyleLibrary()
+    picked = tuple(StyleChoice(*parse_style_option(text)) for text in args.style)
+    width, height = parse_size(args.size) if args.size else (None, None)
+
+    image_bytes = _read_upload(args.image, "image")
+    mask_bytes = _read_upload(args.mask, "mask")
+    image = decode_image(image_bytes) if image_bytes is not None else None
+    if mask_bytes is not None:
+        mask = decode_mask(mask_bytes)
+    elif image_bytes is not None and args.mode == Mode.INPAINT:
+        mask = alpha_mask(image_bytes)
+    else:
+        mask = None
+
+    request = GenerationRequest(
+        mode=Mode(args.mode),
+        prompt=args.prompt,
+        negative_prompt=args.negative,
+        width=width,
+        height=height,
+        steps=args.steps,
+        guidance=args.guidance,
+        seed=args.seed,
+        count=args.count,
+        strength=args.strength,
+        image=image,
+        mask=mask,
+        canny_low=args.low_threshold,
+        canny_high=args.high_threshold,
+        conditioning_scale=args.conditioning_scale,
+        styles=picked,
+        frames=args.frames,
+        fps=args.fps,
+        motion=args.motion,
+        safety_check=args.safety_check,
+    )
+    # Validate before loading any model, so a typo costs milliseconds, not a model load.
+    request = validate_request(request, family, styles)
+    device = resolve_device(args.device or settings.lcm_device)
+    dtype = resolve_dtype(args.dtype or settings.lcm_dtype, device)
+    pipelines = PipelineSet(family, device=device, dtype=dtype, styles=styles)
+    (result,) = pipelines.run([request])
+    paths = write_result_files(result, args.out, animation_format=args.animation_format)
+    return paths, result.warnings

@@ -1,0 +1,475 @@
+"""PipelineSet: one family's LCM pipelines over shared weights, running batches of requests."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from diffusers import (
+    AnimateDiffPipeline,
+    ControlNetModel,
+    LCMScheduler,
+    MotionAdapter,
+    StableDiffusionAdapterPipeline,
+    StableDiffusionControlNetPipeline,
+    StableDiffusionImg2ImgPipeline,
+    StableDiffusionInpaintPipeline,
+    StableDiffusionPipeline,
+    StableDiffusionXLAdapterPipeline,
+    StableDiffusionXLControlNetPipeline,
+    StableDiffusionXLImg2ImgPipeline,
+    StableDiffusionXLInpaintPipeline,
+    StableDiffusionXLPipeline,
+    T2IAdapter,
+    UNet2DConditionModel,
+    UNetMotionModel,
+)
+
+from generation.canny import canny_edges
+from generation.errors import GenerationCancelled, InvalidInput, ModelUnavailable
+from generation.families import LoraSource, Mode, ModelFamily
+from generation.requests import GenerationRequest, GenerationResult
+from generation.styles import Style, StyleLibrary
+
+log = logging.getLogger(__name__)
+
+# Return False to cancel the running batch.
+StepCallback = Callable[[int, int], bool | None]
+LCM_ADAPTER = "lcm"
+
+
+@dataclass(frozen=True)
+class _Classes:
+    txt2img: type
+    img2img: type
+    inpaint: type
+    controlnet: type
+    adapter: type
+
+
+_ARCHITECTURE_CLASSES = {
+    "sd": _Classes(
+        StableDiffusionPipeline,
+        StableDiffusionImg2ImgPipeline,
+        StableDiffusionInpaintPipeline,
+        StableDiffusionControlNetPipeline,
+        StableDiffusionAdapterPipeline,
+    ),
+    "sdxl": _Classes(
+        StableDiffusionXLPipeline,
+        StableDiffusionXLImg2ImgPipeline,
+        StableDiffusionXLInpaintPipeline,
+        StableDiffusionXLControlNetPipeline,
+        StableDiffusionXLAdapterPipeline,
+    ),
+}
+
+
+class PipelineSet:
+    """Loads a family once and builds every mode's pipeline over the same modules.
+
+    Mode pipelines are made on first use with ``from_pipe``, so text encoders, VAE and (where the
+    mode allows) the UNet are shared, not copied. The inpainting UNet and AnimateDiff's motion UNet
+    are the two extra UNets a family may need; each gets the LCM-LoRA and the styles loaded too.
+    Not thread-safe: one worker thread owns a PipelineSet.
+    """
+
+    def __init__(
+        self,
+        family: ModelFamily,
+        *,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+        styles: StyleLibrary | None = None,
+    ) -> None:
+        self.family = family
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self._classes = _ARCHITECTURE_CLASSES[family.architecture]
+        self.styles = styles or StyleLibrary()
+        self._styles = self.styles.for_architecture(family.architecture)
+        self.unavailable_styles: dict[str, str] = {}
+        self._pipes: dict[Mode, Any] = {}
+        self._safety = None
+        started = time.perf_counter()
+        self._base = self._load_base()
+        self._pipes[Mode.TXT2IMG] = self._base
+        log.info(
+            "loaded family %s on %s (%s) in %.1f s",
+            family.name,
+            self.device,
+            dtype,
+            time.perf_counter() - started,
+        )
+
+    # ------------------------------------------------------------------ loading
+
+    def _load_base(self):
+        extra = {}
+        if self.family.architecture == "sd":
+            extra = dict(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+        try:
+            pipe = self._classes.txt2img.from_pretrained(
+                self.family.base, dtype=self.dtype, use_safetensors=True, **extra
+            )
+        except (OSError, ValueError) as exc:
+            raise ModelUnavailable(
+                f"cannot load the {self.family.name} base model from {self.family.base}: {exc}"
+            ) from exc
+        self._prepare(pipe)
+        pipe.to(self.device)
+        if self.family.lcm_lora is not None:
+            self._load_pipe_lora(pipe, self.family.lcm_lora, LCM_ADAPTER)
+        for style in self._styles:
+            try:
+                self._load_pipe_lora(
+                    pipe, LoraSource(style.source, style.weight_name), style.adapter_name
+                )
+            except (OSError, ValueError, RuntimeError, KeyError) as exc:
+                # One broken style must not take the bot down: report it and serve the rest.
+                self.unavailable_styles[style.name] = str(exc).splitlines()[0]
+                log.warning("style %s is unavailable: %s", style.name, exc)
+        return pipe
+
+    def _prepare(self, pipe) -> None:
+        pipe.scheduler = LCMScheduler.from_config(pipe.scheduler.config)
+        pipe.set_progress_bar_config(disable=True)
+
+    def _load_pipe_lora(self, pipe, lora: LoraSource, adapter_name: str) -> None:
+        pipe.load_lora_weights(
+            lora.source,
+            weight_name=lora.weight_name,
+            adapter_name=adapter_name,
+            use_safetensors=True,
+        )
+
+    def _load_unet_lora(self, unet, lora: LoraSource, adapter_name: str) -> None:
+        """Load only the UNet half of a LoRA into an extra UNet; text encoders are shared."""
+        state, alphas = self._classes.txt2img.lora_state_dict(
+            lora.source, weight_name=lora.weight_name, use_safetensors=True
+        )
+        unet.load_lora_adapter(
+            state, prefix="unet", network_alphas=alphas, adapter_name=adapter_name
+        )
+
+    def _load_shared_adapters(self, unet) -> None:
+        if self.family.lcm_lora is not None:
+            self._load_unet_lora(unet, self.family.lcm_lora, LCM_ADAPTER)
+        for style in self._loaded_styles():
+            self._load_unet_lora(
+                unet, LoraSource(style.source, style.weight_name), style.adapter_name
+            )
+
+    def _loaded_styles(self) -> tuple[Style, ...]:
+        return tuple(s for s in self._styles if s.name not in self.unavailable_styles)
+
+    def pipeline(self, mode: Mode):
+        """The pipeline for ``mode``, built on first use over the base's modules."""
+        if mode not in self._pipes:
+            if not self.family.supports(mode):
+                raise InvalidInput(
+                    "mode",
+                    f"{mode} is not available for {self.family.name}",
+                    ", ".join(self.family.modes),
+                )
+            started = time.perf_counter()
+            self._pipes[mode] = self._build(mode)
+            log.info("built %s pipeline in %.2f s", mode, time.perf_counter() - started)
+        return self._pipes[mode]
+
+    def _build(self, mode: Mode):
+        base, classes = self._base, self._classes
+        if mode is Mode.IMG2IMG:
+            pipe = classes.img2img.from_pipe(base)
+        elif mode is Mode.INPAINT:
+            if self.family.inpaint_unet is None:
+                pipe = classes.inpaint.from_pipe(base)
+            else:
+                unet = self._load_model(UNet2DConditionModel, self.family.inpaint_unet, "unet")
+                self._load_shared_adapters(unet)
+                pipe = classes.inpaint.from_pipe(base, unet=unet)
+        elif mode is Mode.CONTROLNET:
+            controlnet = self._load_model(ControlNetModel, self.family.controlnet_canny)
+            pipe = classes.controlnet.from_pipe(base, controlnet=controlnet)
+        elif mode is Mode.T2I_ADAPTER:
+            adapter = self._load_model(T2IAdapter, self.family.t2i_adapter_canny)
+            pipe = classes.adapter.from_pipe(base, adapter=adapter)
+        elif mode is Mode.ANIMATE:
+            pipe = self._build_animate()
+        else:  # pragma: no cover - Mode is closed
+            raise AssertionError(mode)
+        self._prepare(pipe)
+        return pipe
+
+    def _load_model(self, cls, source: str, subfolder: str | None = None):
+        """Load one companion model in the set's dtype onto its device."""
+        try:
+            model = cls.from_pretrained(
+                source, subfolder=subfolder, dtype=self.dtype, use_safetensors=True
+            )
+        except (OSError, ValueError) as exc:
+            raise ModelUnavailable(
+                f"cannot load {cls.__name__} for {self.family.name} from {source}: {exc}"
+            ) from exc
+        return model.to(self.device)
+
+    def _build_animate(self):
+        # AnimateDiff turns the UNet into a UNetMotionModel copy. Converting the base UNet would
+        # drag its LoRA layers along under names the motion model does not know, so the motion UNet
+        # starts from the clean base weights on disk and gets its own adapters.
+        motion_adapter = self._load_model(MotionAdapter, self.family.motion_adapter)
+        clean_unet = self._load_model(UNet2DConditionModel, self.family.base, "unet")
+        unet = UNetMotionModel.from_unet2d(clean_unet, motion_adapter).to(self.device, self.dtype)
+        del clean_unet  # from_unet2d copied its weights; do not hold a third UNet
+        self._load_shared_adapters(unet)
+        for name, lora in self.family.motion_loras.items():
+            self._load_unet_lora(unet, lora, _motion_adapter_name(name))
+        base = self._base
+        return AnimateDiffPipeline(
+            vae=base.vae,
+            text_encoder=base.text_encoder,
+            tokenizer=base.tokenizer,
+            unet=unet,
+            motion_adapter=motion_adapter,
+            scheduler=LCMScheduler.from_config(base.scheduler.config),
+        )
+
+    # ------------------------------------------------------------------ running
+
+    def run(
+        self, requests: Sequence[GenerationRequest], on_step: StepCallback | None = None
+    ) -> list[GenerationResult]:
+        """Run validated, compatible ``requests`` in one pipeline call; one result per request.
+
+        Every image has its own generator seeded from its request, so image i of a batch equals
+        the single run with its seed. ``on_step(done, total)`` is called after each denoising
+        step; returning False cancels the batch with :class:`GenerationCancelled`.
+        """
+        if not requests:
+            return []
+        key = requests[0].batch_key()
+        if any(r.batch_key() != key for r in requests):
+            raise ValueError("a batch must hold requests with equal batch_key()")
+        mode = requests[0].mode
+        pipe = self.pipeline(mode)
+        self._activate_adapters(pipe, requests[0])
+        started = time.perf_counter()
+        kwargs, control_images = self._call_arguments(pipe, requests)
+        kwargs.update(_progress_arguments(pipe, on_step, requests[0].denoising_steps))
+        with torch.inference_mode():
+            output = pipe(**kwargs)
+        seconds = time.perf_counter() - started
+        return self._split(output, requests, control_images, seconds)
+
+    def _activate_adapters(self, pipe, request: GenerationRequest) -> None:
+        """Switch the loaded adapters to this batch's set and weights (a few ms, no reload)."""
+        names, weights = [], []
+        if self.family.lcm_lora is not None:
+            names.append(LCM_ADAPTER)
+            weights.append(1.0)
+        for choice in request.styles:
+            if choice.name in self.unavailable_styles:
+                raise ModelUnavailable(
+                    f"style {choice.name!r} could not be loaded: "
+                    + self.unavailable_styles[choice.name]
+                )
+            names.append(f"style-{choice.name}")
+            weights.append(choice.weight)
+        # The base pipeline owns the shared text encoders (and the shared UNet); not every mode's
+        # pipeline class has the LoRA mixin (the T2I-Adapter ones do not), so switch through it.
+        _switch_adapters(self._base, names, weights)
+        if pipe.unet is not self._base.unet:
+            if request.mode is Mode.ANIMATE and request.motion is not None:
+                names = [*names, _motion_adapter_name(request.motion)]
+                weights = [*weights, 1.0]
+            _switch_adapters(pipe.unet, names, weights)
+
+    def _call_arguments(self, pipe, requests: Sequence[GenerationRequest]):
+        first = requests[0]
+        prompts, negatives, generators = [], [], []
+        images, masks, controls = [], [], []
+        control_images = []
+        gen_device = "cpu" if self.device.type == "mps" else self.device
+        for request in requests:
+            control = None
+            if request.mode in (Mode.CONTROLNET, Mode.T2I_ADAPTER):
+                control = canny_edges(request.image, request.canny_low, request.canny_high)
+            control_images.append(control)
+            for seed in request.image_seeds():
+                prompts.append(self.full_prompt(request))
+                negatives.append(request.negative_prompt)
+                generators.append(torch.Generator(device=gen_device).manual_seed(seed))
+                images.append(request.image)
+                masks.append(request.mask)
+                if control is not None:
+                    # Real canny T2I-Adapters read one channel; ControlNet reads RGB.
+                    controls.append(
+                        control.convert("L") if first.mode is Mode.T2I_ADAPTER else control
+                    )
+        kwargs: dict[str, Any] = dict(
+            prompt=prompts,
+            negative_prompt=negatives if first.negative_prompt else None,
+            num_inference_steps=first.steps,
+            guidance_scale=first.guidance,
+            generator=generators,
+        )
+        if first.mode is not Mode.ANIMATE:
+            kwargs.update(height=first.height, width=first.width)
+        if first.mode in (Mode.IMG2IMG, Mode.INPAINT):
+            kwargs.update(image=images, strength=first.strength)
+        if first.mode is Mode.INPAINT:
+            kwargs.update(mask_image=masks, height=first.height, width=first.width)
+        if first.mode is Mode.CONTROLNET:
+            kwargs.update(image=controls, controlnet_conditioning_scale=first.conditioning_scale)
+        if first.mode is Mode.T2I_ADAPTER:
+            kwargs.update(image=controls, adapter_conditioning_scale=first.conditioning_scale)
+        if first.mode is Mode.ANIMATE:
+            kwargs.update(num_frames=first.frames, height=first.height, width=first.width)
+        return kwargs, control_images
+
+    def _split(self, output, requests, control_images, seconds) -> list[GenerationResult]:
+        results, cursor = [], 0
+        animate = requests[0].mode is Mode.ANIMATE
+        produced = output.frames if animate else output.images
+        nsfw_all = self._check_safety(requests, produced, animate)
+        for request, control in zip(requests, control_images, strict=True):
+            taken = produced[cursor : cursor + request.count]
+            flags = None if nsfw_all is None else tuple(nsfw_all[cursor : cursor + request.count])
+            cursor += request.count
+            results.append(
+                GenerationResult(
+                    request=request,
+                    seeds=request.image_seeds(),
+                    images=() if animate else tuple(taken),
+                    animations=tuple(tuple(frames) for frames in taken) if animate else (),
+                    control_image=control,
+                    nsfw=flags if request.safety_check else None,
+                    warnings=self.warnings_for(request),
+                    seconds=seconds,
+                    parameters=self.parameters_for(request),
+                )
+            )
+        return results
+
+    # ------------------------------------------------------------------ reporting
+
+    def full_prompt(self, request: GenerationRequest) -> str:
+        """The prompt with each picked style's trigger words in front."""
+        triggers = []
+        for choice in request.styles:
+            for style in self._styles:
+                if style.name == choice.name:
+                    triggers.extend(style.trigger_words)
+        return ", ".join([*triggers, request.prompt]) if triggers else request.prompt
+
+    def dropped_prompt_text(self, prompt: str) -> str:
+        """The part of ``prompt`` past CLIP's 77-token window, which the model never sees."""
+        tokenizer = self._base.tokenizer
+        ids = tokenizer(prompt, truncation=False, add_special_tokens=False).input_ids
+        room = tokenizer.model_max_length - 2  # start and end tokens take two places
+        return tokenizer.decode(ids[room:]).strip() if len(ids) > room else ""
+
+    def warnings_for(self, request: GenerationRequest) -> tuple[str, ...]:
+        warnings = []
+        dropped = self.dropped_prompt_text(self.full_prompt(request))
+        if dropped:
+            warnings.append(
+                f"prompt is longer than 77 CLIP tokens; this part was ignored: {dropped!r}"
+            )
+        if request.negative_prompt:
+            if self.family.is_full_lcm:
+                warnings.append("negative prompt ignored: a full LCM model uses no negative prompt")
+            elif request.guidance <= 1.0:
+                warnings.append("negative prompt ignored: it needs guidance above 1")
+        return tuple(warnings)
+
+    def parameters_for(self, request: GenerationRequest) -> dict:
+        params: dict[str, Any] = {
+            "prompt": request.prompt,
+            "mode": str(request.mode),
+            "model": self.family.name,
+            "size": f"{request.width}x{request.height}",
+            "steps": request.steps,
+            "guidance": request.guidance,
+            "seed": request.seed,
+        }
+        if request.negative_prompt:
+            params["negative_prompt"] = request.negative_prompt
+        if request.mode in (Mode.IMG2IMG, Mode.INPAINT):
+            params["strength"] = request.strength
+        if request.mode in (Mode.CONTROLNET, Mode.T2I_ADAPTER):
+            params.update(
+                low_threshold=request.canny_low,
+                high_threshold=request.canny_high,
+                conditioning_scale=request.conditioning_scale,
+            )
+        if request.mode is Mode.ANIMATE:
+            params.update(frames=request.frames, fps=request.fps, motion=request.motion)
+        if request.styles:
+            params["styles"] = {c.name: c.weight for c in request.styles}
+        return params
+
+    # ------------------------------------------------------------------ safety
+
+    def safety_checker(self):
+        """The family's safety checker, loaded on first use."""
+        from generation.safety import SafetyChecker
+
+        if self._safety is None:
+            self._safety = SafetyChecker.load(
+                self.family.safety_checker, device=self.device, dtype=self.dtype
+            )
+        return self._safety
+
+    def _check_safety(self, requests, produced, animate: bool) -> list[bool] | None:
+        if not any(r.safety_check for r in requests):
+            return None
+        checker = self.safety_checker()
+        if not animate:
+            return checker.check(produced)
+        # An animation is flagged if any of its first, middle or last frames is.
+        samples = [[f[0], f[len(f) // 2], f[-1]] for f in produced]
+        flat = checker.check([frame for trio in samples for frame in trio])
+        return [any(flat[i * 3 : i * 3 + 3]) for i in range(len(samples))]
+
+
+def _switch_adapters(holder, names: list[str], weights: list[float]) -> None:
+    """Activate ``names`` at ``weights`` on a pipeline or a model, or turn LoRA off when empty."""
+    unet = getattr(holder, "unet", holder)
+    if not getattr(unet, "peft_config", None):
+        return  # a full LCM checkpoint with no styles loaded: nothing to switch
+    if names:
+        holder.enable_lora()  # undo a previous batch's disable_lora()
+        holder.set_adapters(names, weights)
+    else:
+        holder.disable_lora()
+
+
+def _motion_adapter_name(name: str) -> str:
+    return f"motion-{name}"
+
+
+def _progress_arguments(pipe, on_step: StepCallback | None, total: int) -> dict[str, Any]:
+    """Hook ``on_step`` into a pipeline call; raising from the hook is how a batch is cancelled.
+
+    The LCM pipelines ignore ``interrupt``, so cancelling raises. The T2I-Adapter pipelines still
+    have only the older ``callback``/``callback_steps`` hook.
+    """
+
+    def report(step: int) -> None:
+        if on_step is not None and on_step(step + 1, total) is False:
+            raise GenerationCancelled("cancelled while running")
+
+    if "callback_on_step_end" in inspect.signature(pipe.__call__).parameters:
+
+        def on_step_end(_pipe, step: int, timestep, callback_kwargs: dict) -> dict:
+            report(step)
+            return callback_kwargs
+
+        return {"callback_on_step_end": on_step_end}
+    return {"callback": lambda step, timestep, latents: report(step), "callback_steps": 1}

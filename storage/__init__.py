@@ -1,0 +1,1 @@
+"""lcm-bot storage: SQLAlchemy models, repositories and migrations (no Discord, no torch)."""
