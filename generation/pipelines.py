@@ -34,7 +34,7 @@ from generation.canny import canny_edges
 from generation.errors import GenerationCancelled, InvalidInput, ModelUnavailable
 from generation.families import LoraSource, Mode, ModelFamily
 from generation.requests import GenerationRequest, GenerationResult
-from generation.styles import Style, StyleLibrary
+from generation.styles import Style, StyleLibrary, style_adapter_name
 
 log = logging.getLogger(__name__)
 
@@ -278,7 +278,7 @@ class PipelineSet:
                     f"style {choice.name!r} could not be loaded: "
                     + self.unavailable_styles[choice.name]
                 )
-            names.append(f"style-{choice.name}")
+            names.append(style_adapter_name(choice.name))
             weights.append(choice.weight)
         # The base pipeline owns the shared text encoders (and the shared UNet); not every mode's
         # pipeline class has the LoRA mixin (the T2I-Adapter ones do not), so switch through it.
@@ -317,19 +317,19 @@ class PipelineSet:
             num_inference_steps=first.steps,
             guidance_scale=first.guidance,
             generator=generators,
+            height=first.height,
+            width=first.width,
         )
-        if first.mode is not Mode.ANIMATE:
-            kwargs.update(height=first.height, width=first.width)
         if first.mode in (Mode.IMG2IMG, Mode.INPAINT):
             kwargs.update(image=images, strength=first.strength)
         if first.mode is Mode.INPAINT:
-            kwargs.update(mask_image=masks, height=first.height, width=first.width)
+            kwargs.update(mask_image=masks)
         if first.mode is Mode.CONTROLNET:
             kwargs.update(image=controls, controlnet_conditioning_scale=first.conditioning_scale)
         if first.mode is Mode.T2I_ADAPTER:
             kwargs.update(image=controls, adapter_conditioning_scale=first.conditioning_scale)
         if first.mode is Mode.ANIMATE:
-            kwargs.update(num_frames=first.frames, height=first.height, width=first.width)
+            kwargs.update(num_frames=first.frames)
         return kwargs, control_images
 
     def _split(self, output, requests, control_images, seconds) -> list[GenerationResult]:

@@ -39,8 +39,13 @@ class Style:
 
     @property
     def adapter_name(self) -> str:
-        # Prefixed so a style can never collide with the built-in "lcm" and motion adapters.
-        return f"style-{self.name}"
+        return style_adapter_name(self.name)
+
+
+def style_adapter_name(name: str) -> str:
+    """The adapter name a style is loaded under in the pipelines."""
+    # Prefixed so a style can never collide with the built-in "lcm" and motion adapters.
+    return f"style-{name}"
 
 
 @dataclass(frozen=True)
