@@ -31,6 +31,7 @@ from diffusers import (
 )
 
 from generation.canny import canny_edges
+from generation.decoding import DecodedBatch, decode_batch
 from generation.errors import GenerationCancelled, InvalidInput, ModelUnavailable
 from generation.families import LoraSource, Mode, ModelFamily
 from generation.requests import GenerationRequest, GenerationResult
@@ -262,9 +263,13 @@ class PipelineSet:
         kwargs, control_images = self._call_arguments(pipe, requests)
         kwargs.update(_progress_arguments(pipe, on_step, requests[0].denoising_steps))
         with torch.inference_mode():
-            output = pipe(**kwargs)
+            # The pipeline stops at latents; decoding here lets a NaN or black decode be retried
+            # in float32 instead of being posted.
+            output = pipe(**kwargs, output_type="latent")
+            animate = mode is Mode.ANIMATE
+            decoded = decode_batch(pipe, output.frames if animate else output.images, video=animate)
         seconds = time.perf_counter() - started
-        return self._split(output, requests, control_images, seconds)
+        return self._split(decoded, requests, control_images, seconds)
 
     def _activate_adapters(self, pipe, request: GenerationRequest) -> None:
         """Switch the loaded adapters to this batch's set and weights (a few ms, no reload)."""
@@ -332,24 +337,30 @@ class PipelineSet:
             kwargs.update(num_frames=first.frames)
         return kwargs, control_images
 
-    def _split(self, output, requests, control_images, seconds) -> list[GenerationResult]:
+    def _split(
+        self, decoded: DecodedBatch, requests, control_images, seconds
+    ) -> list[GenerationResult]:
         results, cursor = [], 0
         animate = requests[0].mode is Mode.ANIMATE
-        produced = output.frames if animate else output.images
-        nsfw_all = self._check_safety(requests, produced, animate)
+        nsfw_all = self._check_safety(requests, decoded.pictures)
         for request, control in zip(requests, control_images, strict=True):
-            taken = produced[cursor : cursor + request.count]
-            flags = None if nsfw_all is None else tuple(nsfw_all[cursor : cursor + request.count])
+            span = slice(cursor, cursor + request.count)
+            taken = decoded.pictures[span]
+            flags = None if nsfw_all is None else tuple(nsfw_all[span])
             cursor += request.count
+            warnings = self.warnings_for(request)
+            if any(decoded.still_bad[span]):
+                warnings += ("the model produced an empty (NaN or black) image even in float32",)
             results.append(
                 GenerationResult(
                     request=request,
                     seeds=request.image_seeds(),
-                    images=() if animate else tuple(taken),
+                    images=() if animate else tuple(item[0] for item in taken),
                     animations=tuple(tuple(frames) for frames in taken) if animate else (),
                     control_image=control,
                     nsfw=flags if request.safety_check else None,
-                    warnings=self.warnings_for(request),
+                    warnings=warnings,
+                    redecoded=any(decoded.redecoded[span]),
                     seconds=seconds,
                     parameters=self.parameters_for(request),
                 )
@@ -426,16 +437,17 @@ class PipelineSet:
             )
         return self._safety
 
-    def _check_safety(self, requests, produced, animate: bool) -> list[bool] | None:
+    def _check_safety(self, requests, pictures: list[list]) -> list[bool] | None:
+        """One flag per batch item; an animation is judged by its first, middle and last frames."""
         if not any(r.safety_check for r in requests):
             return None
-        checker = self.safety_checker()
-        if not animate:
-            return checker.check(produced)
-        # An animation is flagged if any of its first, middle or last frames is.
-        samples = [[f[0], f[len(f) // 2], f[-1]] for f in produced]
-        flat = checker.check([frame for trio in samples for frame in trio])
-        return [any(flat[i * 3 : i * 3 + 3]) for i in range(len(samples))]
+        samples = [[p[0], p[len(p) // 2], p[-1]] if len(p) > 1 else p for p in pictures]
+        flat = self.safety_checker().check([picture for item in samples for picture in item])
+        flags, cursor = [], 0
+        for item in samples:
+            flags.append(any(flat[cursor : cursor + len(item)]))
+            cursor += len(item)
+        return flags
 
 
 def _switch_adapters(holder, names: list[str], weights: list[float]) -> None:

@@ -86,6 +86,7 @@ class GenerationResult:
     warnings: tuple[str, ...] = ()
     seconds: float = 0.0
     parameters: dict = field(default_factory=dict)
+    redecoded: bool = False  # some output was NaN/black and was decoded again in float32
 
 
 def _check_range(parameter: str, value: float, low: float, high: float, unit: str = "") -> None:
