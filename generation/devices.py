@@ -40,3 +40,18 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     if name not in DTYPES:
         raise InvalidInput("dtype", f"unknown dtype {name!r}", "auto, " + ", ".join(DTYPES))
     return DTYPES[name]
+
+
+def empty_device_cache() -> None:
+    """Return cached allocator blocks to the driver after an out-of-memory error."""
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    elif torch.backends.mps.is_available():
+        torch.mps.empty_cache()
+
+
+def memory_bytes(device: torch.device) -> tuple[int, int] | None:
+    """(allocated, peak allocated) bytes on a CUDA device; None elsewhere."""
+    if device.type != "cuda":
+        return None
+    return torch.cuda.memory_allocated(device), torch.cuda.max_memory_allocated(device)

@@ -367,6 +367,12 @@ class PipelineSet:
             )
         return results
 
+    def memory_bytes(self) -> tuple[int, int] | None:
+        """(allocated, peak) GPU bytes; None off CUDA."""
+        from generation.devices import memory_bytes
+
+        return memory_bytes(self.device)
+
     # ------------------------------------------------------------------ reporting
 
     def full_prompt(self, request: GenerationRequest) -> str:

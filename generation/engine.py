@@ -1,0 +1,394 @@
+"""The GPU job engine: a fair queue, one worker thread per device, and handles on the event loop.
+
+The event loop only queues, cancels and hands out events; model code runs on the worker thread,
+which reports back with ``loop.call_soon_threadsafe``. A watchdog on the loop fails a batch that
+overruns its wall-clock limit and replaces the hung worker thread with a fresh one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from generation.batch_execution import BatchExecutor, Outcome
+from generation.events import (
+    EngineStopped,
+    JobCancelled,
+    JobEvent,
+    JobFailed,
+    JobFinished,
+    JobProgress,
+    JobQueued,
+    JobSpec,
+    JobStarted,
+)
+from generation.fair_queue import FairQueue, QueuedJob
+from generation.families import Mode, ModelFamily
+from generation.job_handle import JobHandle
+from generation.metrics import EngineMetrics, MetricsSnapshot
+from generation.requests import GenerationRequest, GenerationResult, validate_request
+from generation.styles import StyleLibrary
+
+log = logging.getLogger(__name__)
+
+
+class BatchRunner(Protocol):
+    """What the worker drives; ``PipelineSet`` is the real one."""
+
+    def run(
+        self, requests: Sequence[GenerationRequest], on_step: Callable[[int, int], bool | None]
+    ) -> list[GenerationResult]: ...
+
+    def memory_bytes(self) -> tuple[int, int] | None: ...
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Scheduling limits. ``batch_budget`` counts images × pixels per GPU call."""
+
+    batch_budget: int = 8 * 512 * 512
+    per_user_cap: int = 5
+    global_cap: int = 200
+    job_timeout_s: float = 120.0
+    hang_grace_s: float = 5.0  # a step may overrun the limit by this much before the worker goes
+    watchdog_interval_s: float = 0.25
+
+
+@dataclass
+class _Job:
+    spec: JobSpec
+    handle: JobHandle
+    submitted_at: float
+    position: int = 0
+    started_at: float | None = None
+    cancel_requested: bool = False
+
+
+@dataclass
+class _RunningBatch:
+    jobs: list[_Job]
+    started_at: float
+    generation: int
+    finished_ids: set[str] = field(default_factory=set)
+
+
+class Engine:
+    """Submit jobs, get handles. ``async with Engine(...)`` starts the worker and stops it."""
+
+    def __init__(
+        self,
+        runner_factory: Callable[[], BatchRunner],
+        *,
+        family: ModelFamily,
+        styles: StyleLibrary | None = None,
+        config: EngineConfig | None = None,
+    ) -> None:
+        self.family = family
+        self.styles = styles or StyleLibrary()
+        self.config = config or EngineConfig()
+        self.metrics = EngineMetrics()
+        self._runner_factory = runner_factory
+        self._runner: BatchRunner | None = None
+        self._queue = FairQueue(
+            per_user_cap=self.config.per_user_cap, global_cap=self.config.global_cap
+        )
+        self._lock = threading.Lock()
+        self._work = threading.Condition(self._lock)
+        self._jobs: dict[str, _Job] = {}
+        self._running: _RunningBatch | None = None
+        self._generation = 0
+        self._state = "new"  # new → starting → running → stopped | dead
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._watchdog: asyncio.Task | None = None
+        self._ready: asyncio.Future | None = None
+        self._worker: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Start the worker; returns once its models are loaded (raises if loading fails)."""
+        if self._state != "new":
+            raise EngineStopped(f"the engine is {self._state}; make a new one")
+        self._loop = asyncio.get_running_loop()
+        self._state = "starting"
+        self._ready = self._loop.create_future()
+        self._spawn_worker()
+        try:
+            await self._ready
+        except BaseException:
+            self._state = "dead"
+            raise
+        self._state = "running"
+        self._watchdog = asyncio.create_task(self._watch(), name="engine-watchdog")
+
+    async def stop(self, *, timeout_s: float = 10.0) -> None:
+        """Stop taking work, fail what is left with a reason, and let the worker finish."""
+        if self._state in ("stopped", "new"):
+            self._state = "stopped"
+            return
+        with self._work:
+            self._state = "stopped"
+            self._generation += 1
+            leftovers = list(self._jobs.values())
+            self._jobs.clear()
+            for job in leftovers:
+                self._queue.cancel(job.spec.job_id)
+            self._running = None
+            self._work.notify_all()
+        for job in leftovers:
+            self._end(job, JobFailed("the bot is shutting down; please try again shortly"))
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        # Only the current worker is waited for; a replaced (hung) one is a daemon left behind.
+        if self._worker is not None:
+            await asyncio.to_thread(self._worker.join, timeout_s)
+
+    async def __aenter__(self) -> Engine:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.stop()
+
+    # ------------------------------------------------------------------ the loop-side API
+
+    def submit(self, spec: JobSpec) -> JobHandle:
+        """Validate and queue ``spec``; raises InvalidInput, QueueFull or EngineStopped at once."""
+        if self._state != "running":
+            raise EngineStopped(f"the engine is {self._state}, not taking jobs")
+        request = validate_request(spec.request, self.family, self.styles)
+        spec = JobSpec(spec.job_id, spec.user_id, spec.guild_id, request)
+        frames = request.frames if request.mode is Mode.ANIMATE else 1
+        queued = QueuedJob(
+            job_id=spec.job_id,
+            user_id=spec.user_id,
+            guild_id=spec.guild_id,
+            batch_key=request.batch_key(),
+            images=request.count,
+            pixels=request.width * request.height * frames,
+        )
+        handle = JobHandle(spec.job_id, self.cancel)
+        with self._work:
+            if spec.job_id in self._jobs:
+                raise ValueError(f"job {spec.job_id} is already in the engine")
+            position = self._queue.push(queued)
+            job = _Job(spec, handle, time.monotonic(), position)
+            self._jobs[spec.job_id] = job
+            self._work.notify()
+        self.metrics.submitted()
+        handle._emit(JobQueued(position))
+        return handle
+
+    def cancel(self, job_id: str) -> bool:
+        """Cancel a queued job (it never starts) or a running one (it stops within a step)."""
+        with self._work:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return False
+            if self._queue.cancel(job_id) is None:
+                job.cancel_requested = True  # running: the step hook sees it
+                return True
+            del self._jobs[job_id]
+        self._end(job, JobCancelled(while_running=False))
+        self._publish_positions()
+        return True
+
+    def position(self, job_id: str) -> int | None:
+        with self._lock:
+            return self._queue.position(job_id)
+
+    def waiting_jobs(self, user_id: int) -> list[tuple[str, int]]:
+        """(job id, position) of a user's queued jobs, for a /queue command."""
+        with self._lock:
+            return [
+                (job.job_id, self._queue.position(job.job_id) or 0)
+                for job in self._queue.jobs_of(user_id)
+            ]
+
+    def running_jobs(self) -> list[str]:
+        with self._lock:
+            return [job.spec.job_id for job in self._running.jobs] if self._running else []
+
+    def snapshot(self) -> MetricsSnapshot:
+        with self._lock:
+            depth = len(self._queue)
+            running = len(self._running.jobs) if self._running else 0
+        memory = self._runner.memory_bytes() if self._runner is not None else None
+        return self.metrics.snapshot(queue_depth=depth, running_jobs=running, memory=memory)
+
+    def prometheus_text(self) -> bytes:
+        return self.metrics.prometheus_text(self.snapshot())
+
+    # ------------------------------------------------------------------ worker thread
+
+    def _spawn_worker(self) -> None:
+        generation = self._generation
+        thread = threading.Thread(
+            target=self._worker_main,
+            args=(generation,),
+            name=f"gpu-worker-{generation}",
+            daemon=True,  # a hung worker must not keep the process alive at exit
+        )
+        self._worker = thread
+        thread.start()
+
+    def _worker_main(self, generation: int) -> None:
+        try:
+            runner = self._runner_factory()
+        except BaseException as exc:
+            log.exception("the GPU worker could not load its models")
+            self._post(self._worker_failed_to_start, exc)
+            return
+        self._runner = runner
+        self._post(self._worker_ready)
+        executor = BatchExecutor(runner, self.config.job_timeout_s)
+        try:
+            self._serve(executor, generation)
+        except BaseException as exc:
+            log.exception("the GPU worker died")
+            self._post(self._worker_died, exc, generation)
+
+    def _serve(self, executor: BatchExecutor, generation: int) -> None:
+        while True:
+            with self._work:
+                while generation == self._generation and not len(self._queue):
+                    self._work.wait()
+                if generation != self._generation:
+                    return  # stopped, or replaced after a hang
+                picked = self._queue.next_batch(self.config.batch_budget)
+                jobs = [self._jobs[queued.job_id] for queued in picked]
+                batch = _RunningBatch(jobs, time.monotonic(), generation)
+                self._running = batch
+            self._post(self._batch_started, batch)
+            outcomes = executor.execute(
+                [job.spec for job in jobs],
+                report=lambda ids, step, total: self._post(self._progress, ids, step, total),
+                cancelled=self._cancel_requested,
+            )
+            with self._work:
+                if generation != self._generation:
+                    return  # the watchdog already failed these jobs and started a new worker
+                self._running = None
+            self._post(self._batch_ended, batch, outcomes)
+
+    def _cancel_requested(self, job_id: str) -> bool:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            # A job the engine no longer holds (stopped, timed out) is as good as cancelled.
+            return job is None or job.cancel_requested
+
+    def _post(self, callback, *args) -> None:
+        assert self._loop is not None
+        # A closed loop means nobody is left to tell.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(callback, *args)
+
+    # ------------------------------------------------------------------ loop-side callbacks
+
+    def _worker_ready(self) -> None:
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_result(None)
+
+    def _worker_failed_to_start(self, exc: BaseException) -> None:
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_exception(exc)
+        elif self._state == "running":
+            self._worker_died(exc, self._generation)
+
+    def _worker_died(self, exc: BaseException, generation: int) -> None:
+        with self._work:
+            if generation != self._generation or self._state != "running":
+                return
+            self._state = "dead"
+            self._generation += 1
+            open_jobs = list(self._jobs.values())
+            self._jobs.clear()
+            for job in open_jobs:
+                self._queue.cancel(job.spec.job_id)
+            self._running = None
+        reason = f"the GPU worker stopped unexpectedly ({type(exc).__name__}); tell the operator"
+        for job in open_jobs:
+            self._end(job, JobFailed(reason, exc))
+
+    def _batch_started(self, batch: _RunningBatch) -> None:
+        self.metrics.batch_started(len(batch.jobs))
+        for job in batch.jobs:
+            job.started_at = batch.started_at
+            waited = batch.started_at - job.submitted_at
+            self.metrics.started(waited)
+            job.handle._emit(JobStarted(batch_size=len(batch.jobs), waited_s=waited))
+        self._publish_positions()
+
+    def _progress(self, job_ids: Sequence[str], step: int, total: int) -> None:
+        for job_id in job_ids:
+            job = self._jobs.get(job_id)
+            if job is not None:
+                job.handle._emit(JobProgress(step, total))
+
+    def _batch_ended(self, batch: _RunningBatch, outcomes: dict[str, Outcome]) -> None:
+        with self._lock:
+            jobs = [self._jobs.pop(job.spec.job_id, None) for job in batch.jobs]
+        for job in filter(None, jobs):
+            self._end(job, _event_for(outcomes[job.spec.job_id], job))
+
+    def _end(self, job: _Job, event: JobEvent) -> None:
+        ran = None if job.started_at is None else time.monotonic() - job.started_at
+        if isinstance(event, JobFinished):
+            result = event.result
+            delivered = len(result.images) + len(result.animations)
+            self.metrics.ended("finished", ran_s=ran, images=delivered, redecoded=result.redecoded)
+        elif isinstance(event, JobCancelled):
+            self.metrics.ended("cancelled", ran_s=ran)
+        else:
+            self.metrics.ended("failed", ran_s=ran)
+        job.handle._emit(event)
+
+    def _publish_positions(self) -> None:
+        with self._lock:
+            order = [
+                (self._jobs[q.job_id], place)
+                for place, q in enumerate(self._queue.ordered(), start=1)
+                if q.job_id in self._jobs
+            ]
+        for job, place in order:
+            if place != job.position:
+                job.position = place
+                job.handle._emit(JobQueued(place))
+
+    async def _watch(self) -> None:
+        """Fail a batch that overran its limit by the grace period and replace its worker."""
+        limit = self.config.job_timeout_s + self.config.hang_grace_s
+        while True:
+            await asyncio.sleep(self.config.watchdog_interval_s)
+            with self._work:
+                batch = self._running
+                if batch is None or time.monotonic() - batch.started_at <= limit:
+                    continue
+                log.error("a batch ran %.0f s past its limit; replacing the GPU worker", limit)
+                self._running = None
+                self._generation += 1
+                jobs = [self._jobs.pop(job.spec.job_id, None) for job in batch.jobs]
+                self._work.notify_all()
+            self._spawn_worker()
+            reason = (
+                f"it took longer than the {self.config.job_timeout_s:.0f} s limit and was "
+                "stopped; the GPU worker was restarted"
+            )
+            for job in filter(None, jobs):
+                self._end(job, JobFailed(reason))
+
+
+def _event_for(outcome: Outcome, job: _Job) -> JobEvent:
+    if outcome.result is not None:
+        waited = (job.started_at or job.submitted_at) - job.submitted_at
+        ran = time.monotonic() - (job.started_at or time.monotonic())
+        return JobFinished(outcome.result, waited_s=waited, ran_s=ran)
+    if outcome.cancelled:
+        return JobCancelled(while_running=True)
+    return JobFailed(outcome.reason or "the job failed", outcome.error)

@@ -1,0 +1,75 @@
+"""What the engine takes (JobSpec) and what a job's handle reports (events and errors)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from generation.errors import GenerationError
+from generation.requests import GenerationRequest, GenerationResult
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One job for the engine: plain values only, so it can cross threads or processes."""
+
+    job_id: str
+    user_id: int
+    guild_id: int | None  # None for direct messages
+    request: GenerationRequest
+
+
+@dataclass(frozen=True)
+class JobQueued:
+    position: int  # 1-based place in the turn order
+
+
+@dataclass(frozen=True)
+class JobStarted:
+    batch_size: int  # how many jobs share this GPU call
+    waited_s: float
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    step: int
+    total: int
+
+
+@dataclass(frozen=True)
+class JobFinished:
+    result: GenerationResult
+    waited_s: float
+    ran_s: float
+
+
+@dataclass(frozen=True)
+class JobFailed:
+    reason: str  # a sentence a user can read
+    error: BaseException | None = None
+
+
+@dataclass(frozen=True)
+class JobCancelled:
+    while_running: bool
+
+
+JobEvent = JobQueued | JobStarted | JobProgress | JobFinished | JobFailed | JobCancelled
+# Only the latest of these matters to a consumer; a newer one replaces an unread older one.
+COALESCING = (JobQueued, JobProgress)
+TERMINAL = (JobFinished, JobFailed, JobCancelled)
+
+
+class JobFailedError(GenerationError):
+    """Raised by ``JobHandle.result()`` when the job failed; ``reason`` is for the user."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class JobCancelledError(GenerationError):
+    """Raised by ``JobHandle.result()`` when the job was cancelled."""
+
+
+class EngineStopped(GenerationError):
+    """The engine is not running (not started, stopped, or its worker died)."""

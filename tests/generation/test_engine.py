@@ -1,0 +1,361 @@
+"""The engine on the real tiny pipelines: events, batching, fairness, cancel, faults, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from generation.engine import Engine, EngineConfig
+from generation.errors import InvalidInput
+from generation.events import (
+    EngineStopped,
+    JobCancelled,
+    JobCancelledError,
+    JobFailed,
+    JobFailedError,
+    JobFinished,
+    JobProgress,
+    JobQueued,
+    JobStarted,
+)
+from generation.fair_queue import QueueFull
+from tests.generation.engine_helpers import FaultyRunner, spec
+from tests.generation.helpers import max_diff
+
+ONE = 64 * 64  # one tiny image's pixels
+
+
+@pytest.fixture
+def runner(tiny_pipelines):
+    faulty = FaultyRunner(tiny_pipelines)
+    yield faulty
+    faulty.gate.set()
+    faulty.release.set()
+
+
+def make_engine(runner, family, **config) -> Engine:
+    settings = dict(batch_budget=8 * ONE, per_user_cap=50, global_cap=1000)
+    settings.update(config)
+    return Engine(lambda: runner, family=family, config=EngineConfig(**settings))
+
+
+async def events_of(handle) -> list:
+    return [event async for event in handle]
+
+
+async def test_a_job_reports_queued_started_progress_and_finished(runner, tiny_family):
+    async with make_engine(runner, tiny_family) as engine:
+        events = await events_of(engine.submit(spec("A1", steps=3, count=2)))
+    kinds = [type(e) for e in events]
+    assert kinds[0] is JobQueued and events[0].position == 1
+    assert JobStarted in kinds and kinds[-1] is JobFinished
+    steps = [e.step for e in events if isinstance(e, JobProgress)]
+    assert steps and steps == sorted(steps) and steps[-1] == 3
+    result = events[-1].result
+    assert [image.size for image in result.images] == [(64, 64), (64, 64)]
+    assert result.seeds == (1, 2)
+
+
+async def test_an_unread_handle_keeps_only_the_newest_progress(runner, tiny_family):
+    async with make_engine(runner, tiny_family) as engine:
+        handle = engine.submit(spec("A1", steps=6))
+        await handle.wait()
+        events = await events_of(handle)
+    assert [type(e) for e in events] == [JobQueued, JobStarted, JobProgress, JobFinished]
+    assert events[2] == JobProgress(6, 6)
+
+
+async def test_compatible_jobs_of_different_users_share_one_call(runner, tiny_family):
+    async with make_engine(runner, tiny_family) as engine:
+        blocker = engine.submit(spec("Z1", "GATE"))
+        await _until(lambda: runner.calls)
+        handles = [engine.submit(spec(f"{u}1", f"prompt {u}")) for u in "ABCD"]
+        odd = engine.submit(spec("E1", "another size", width=96))
+        runner.gate.set()
+        results = await asyncio.gather(*(h.result() for h in [blocker, *handles, odd]))
+    assert runner.calls[1] == ["prompt A", "prompt B", "prompt C", "prompt D"]
+    assert runner.calls[2] == ["another size"]
+    assert results[5].images[0].size == (96, 64)
+    started = [e for e in await events_of(handles[0]) if isinstance(e, JobStarted)]
+    assert started[0].batch_size == 4
+
+
+async def test_batches_equal_single_runs(runner, tiny_family, tiny_pipelines):
+    async with make_engine(runner, tiny_family) as engine:
+        blocker = engine.submit(spec("Z1", "GATE"))
+        await _until(lambda: runner.calls)
+        batched = [
+            engine.submit(spec(f"{u}1", f"prompt {u}", seed=s))
+            for u, s in zip("ABC", (5, 6, 7), strict=True)
+        ]
+        runner.gate.set()
+        await blocker.result()
+        batched_results = [await h.result() for h in batched]
+        singles = []
+        for u, s in zip("ABC", (5, 6, 7), strict=True):
+            singles.append(await engine.submit(spec(f"{u}2", f"prompt {u}", seed=s)).result())
+    assert len(runner.calls[1]) == 3
+    for got, want in zip(batched_results, singles, strict=True):
+        assert max_diff(got.images[0], want.images[0]) <= 1
+
+
+async def test_users_take_turns_through_the_engine(runner, tiny_family):
+    async with make_engine(runner, tiny_family, batch_budget=ONE) as engine:
+        engine.submit(spec("Z1", "GATE"))
+        await _until(lambda: runner.calls)
+        handles = [engine.submit(spec(name, name)) for name in ("A1", "A2", "B1", "C1", "C2", "A3")]
+        for _ in range(20):  # user A floods; B's single job must still come right after A1
+            handles.append(engine.submit(spec(f"A{_ + 10}", "A-flood")))
+        late = engine.submit(spec("D1", "D1"))
+        assert engine.position("D1") == 4  # A1 B1 C1, then the newcomer D before A's second job
+        runner.gate.set()
+        await asyncio.gather(*(h.result() for h in [*handles, late]))
+    order = [call[0] for call in runner.calls[1:]]
+    assert order[:7] == ["A1", "B1", "C1", "D1", "A2", "C2", "A3"]
+
+
+async def test_cancel_a_queued_job_and_it_never_starts(runner, tiny_family):
+    async with make_engine(runner, tiny_family) as engine:
+        engine.submit(spec("Z1", "GATE"))
+        await _until(lambda: runner.calls)
+        victim = engine.submit(spec("A1", "victim"))
+        keeper = engine.submit(spec("B1", "keeper"))
+        assert victim.cancel() is True
+        assert victim.cancel() is False, "a finished job cannot be cancelled twice"
+        runner.gate.set()
+        await keeper.result()
+        with pytest.raises(JobCancelledError):
+            await victim.result()
+    assert all("victim" not in prompts for prompts in runner.calls)
+    assert await victim.wait() == JobCancelled(while_running=False)
+
+
+async def test_cancel_a_running_job_stops_within_one_step_and_its_batch_mate_finishes(
+    runner, tiny_family
+):
+    async with make_engine(runner, tiny_family) as engine:
+        engine.submit(spec("Z1", "GATE"))
+        await _until(lambda: runner.calls)
+        victim = engine.submit(spec("A1", "SLOW victim", steps=8))
+        mate = engine.submit(spec("B1", "SLOW mate", steps=8))
+        runner.gate.set()
+        async for event in victim:
+            if isinstance(event, JobProgress):
+                cancelled_at = time.monotonic()
+                assert victim.cancel() is True
+                break
+        assert await victim.wait() == JobCancelled(while_running=True)
+        mate_result = await mate.result()
+    steps_after_cancel = [s for p, s, t in runner.steps if p == "SLOW victim" and t > cancelled_at]
+    assert len(steps_after_cancel) <= 1, steps_after_cancel
+    assert runner.calls[-1] == ["SLOW mate"], "the batch-mate ran again without the victim"
+    assert mate_result.images
+
+
+async def test_a_failing_job_fails_alone_and_its_batch_mates_finish(runner, tiny_family):
+    async with make_engine(runner, tiny_family) as engine:
+        engine.submit(spec("Z1", "GATE"))
+        await _until(lambda: runner.calls)
+        good = [engine.submit(spec(f"{u}1", f"good {u}")) for u in "AB"]
+        bad = engine.submit(spec("C1", "FAIL here"))
+        runner.gate.set()
+        results = [await h.result() for h in good]
+        with pytest.raises(JobFailedError, match="injected failure"):
+            await bad.result()
+    assert [len(call) for call in runner.calls[1:]] == [3, 1, 1, 1]
+    assert all(r.images for r in results)
+
+
+async def test_out_of_memory_splits_the_batch_and_retries_once(runner, tiny_family):
+    async with make_engine(runner, tiny_family) as engine:
+        engine.submit(spec("Z1", "GATE"))
+        await _until(lambda: runner.calls)
+        handles = [engine.submit(spec(f"{u}1", f"OOM {u}")) for u in "ABCD"]
+        runner.gate.set()
+        results = [await h.result() for h in handles]
+    assert [len(call) for call in runner.calls[1:]] == [4, 2, 2]
+    assert all(r.images for r in results)
+
+
+async def test_out_of_memory_at_the_smallest_size_fails_with_advice(tiny_pipelines, tiny_family):
+    runner = FaultyRunner(tiny_pipelines, oom_above=0)  # out of memory at any size
+    async with make_engine(runner, tiny_family) as engine:
+        doomed = [engine.submit(spec(f"{u}1", f"OOM {u} GATE")) for u in "AB"]
+        await _until(lambda: runner.calls)
+        runner.gate.set()
+        for handle in doomed:
+            with pytest.raises(JobFailedError, match=r"ran out of memory.*smaller size"):
+                await handle.result()
+        after = await engine.submit(spec("C1", "fine")).result()
+    assert after.images, "the worker is alive after out-of-memory failures"
+
+
+async def test_a_hung_step_fails_its_job_within_the_limit_and_later_jobs_run(tiny_family):
+    from generation.pipelines import PipelineSet
+
+    runners: list[FaultyRunner] = []
+
+    def fresh_runner():
+        runners.append(FaultyRunner(PipelineSet(tiny_family)))
+        return runners[-1]
+
+    config = EngineConfig(
+        batch_budget=ONE, job_timeout_s=1.0, hang_grace_s=0.5, watchdog_interval_s=0.05
+    )
+    engine = Engine(fresh_runner, family=tiny_family, config=config)
+    try:
+        await engine.start()
+        hung = engine.submit(spec("A1", "HANG"))
+        later = engine.submit(spec("B1", "after the hang"))
+        started = time.monotonic()
+        with pytest.raises(JobFailedError, match="longer than the 1 s limit"):
+            await hung.result()
+        assert time.monotonic() - started < 1.0 + 5.0
+        assert (await asyncio.wait_for(later.result(), 30)).images
+        assert len(runners) == 2, "the hung worker was replaced by a fresh one"
+    finally:
+        await engine.stop()
+        for runner in runners:
+            runner.release.set()
+
+
+async def test_a_slow_job_times_out_between_steps(runner, tiny_family):
+    runner.slow_step_s = 0.3
+    async with make_engine(runner, tiny_family, job_timeout_s=0.5) as engine:
+        slow = engine.submit(spec("A1", "SLOW", steps=8))
+        with pytest.raises(JobFailedError, match="took longer than"):
+            await slow.result()
+        assert (await engine.submit(spec("B1", "quick")).result()).images
+
+
+class WorkerCrash(BaseException):
+    """Escapes every `except Exception`, as a bug in the worker loop would."""
+
+
+class CrashingRunner:
+    def __init__(self, inner):
+        self.inner = inner
+        self.entered = asyncio.Event()
+        self.loop = asyncio.get_running_loop()
+
+    def run(self, requests, on_step):
+        self.loop.call_soon_threadsafe(self.entered.set)
+        time.sleep(0.2)
+        raise WorkerCrash("the worker thread dies")
+
+    def memory_bytes(self):
+        return None
+
+
+async def test_if_the_worker_dies_every_open_handle_fails_at_once(tiny_pipelines, tiny_family):
+    crashing = CrashingRunner(tiny_pipelines)
+    engine = Engine(lambda: crashing, family=tiny_family, config=EngineConfig(batch_budget=ONE))
+    await engine.start()
+    handles = [engine.submit(spec(f"{u}1", f"job {u}")) for u in "ABCD"]
+    events = await asyncio.wait_for(asyncio.gather(*(h.wait() for h in handles)), 10)
+    assert all(isinstance(e, JobFailed) and "stopped unexpectedly" in e.reason for e in events)
+    with pytest.raises(EngineStopped):
+        engine.submit(spec("E1"))
+    await engine.stop()
+
+
+async def test_bad_requests_and_full_queues_are_refused_at_submit(runner, tiny_family):
+    async with make_engine(runner, tiny_family, per_user_cap=2, global_cap=3) as engine:
+        with pytest.raises(InvalidInput, match="steps"):
+            engine.submit(spec("A0", steps=20))
+        engine.submit(spec("Z1", "GATE"))
+        await _until(lambda: runner.calls)
+        engine.submit(spec("A1"))
+        engine.submit(spec("A2"))
+        with pytest.raises(QueueFull, match="you already have 2 jobs waiting"):
+            engine.submit(spec("A3"))
+        engine.submit(spec("B1"))
+        with pytest.raises(QueueFull, match="the queue is full"):
+            engine.submit(spec("C1"))
+        assert engine.waiting_jobs(ord("A")) == [("A1", 1), ("A2", 3)]
+        runner.gate.set()
+
+
+async def test_stop_fails_waiting_jobs_with_a_reason(runner, tiny_family):
+    engine = make_engine(runner, tiny_family)
+    await engine.start()
+    engine.submit(spec("Z1", "GATE"))
+    await _until(lambda: runner.calls)
+    waiting = engine.submit(spec("A1"))
+    runner.gate.set()
+    await engine.stop()
+    with pytest.raises(JobFailedError, match="shutting down"):
+        await waiting.result()
+
+
+async def test_metrics_match_the_jobs_that_ran(runner, tiny_family):
+    async with make_engine(runner, tiny_family) as engine:
+        done = [engine.submit(spec(f"{u}1", count=2)) for u in "ABC"]
+        failed = engine.submit(spec("D1", "FAIL"))
+        for handle in done:
+            await handle.result()
+        await failed.wait()
+        snapshot = engine.snapshot()
+        text = engine.prometheus_text().decode()
+    assert snapshot.jobs == {"submitted": 4, "finished": 3, "failed": 1, "cancelled": 0}
+    assert snapshot.queue_depth == 0 and snapshot.running_jobs == 0
+    assert snapshot.wait_p50_s is not None and snapshot.run_p95_s >= snapshot.run_p50_s
+    assert snapshot.images_per_s > 0
+    assert sum(size * n for size, n in snapshot.batch_sizes.items()) == 4, "every job was batched"
+    assert 'lcm_jobs_total{status="finished"} 3.0' in text
+    assert 'lcm_jobs_total{status="failed"} 1.0' in text
+    assert "lcm_images_total 6.0" in text
+    assert "lcm_queue_depth 0.0" in text
+
+
+@pytest.mark.slow
+async def test_500_jobs_with_10_percent_failures_all_resolve(runner, tiny_family):
+    runner.oom_above = 4  # a full batch of 8 runs out of memory; its halves fit
+    async with make_engine(runner, tiny_family) as engine:
+        handles = {}
+        for n in range(500):
+            user = chr(ord("A") + n % 25)
+            prompt = "FAIL" if n % 10 == 3 else ("OOM" if n % 17 == 0 else f"job {n}")
+            handles[n] = engine.submit(spec(f"{user}{n}", prompt))
+        events = await asyncio.wait_for(asyncio.gather(*(h.wait() for h in handles.values())), 600)
+        alive = await engine.submit(spec("Z1", "after")).result()
+        snapshot = engine.snapshot()
+    finished = sum(isinstance(e, JobFinished) for e in events)
+    failed = [e for e in events if isinstance(e, JobFailed)]
+    assert finished == 450 and len(failed) == 50
+    assert all("injected failure" in e.reason for e in failed)
+    assert alive.images
+    assert snapshot.jobs["finished"] == 451 and snapshot.jobs["failed"] == 50
+    assert max(len(call) for call in runner.calls) > 1, "batches formed"
+
+
+async def test_the_event_loop_stays_responsive_while_the_model_renders(runner, tiny_family):
+    lags: list[float] = []
+
+    async def ticker(stop: asyncio.Event):
+        while not stop.is_set():
+            before = time.perf_counter()
+            await asyncio.sleep(0.01)
+            lags.append(time.perf_counter() - before - 0.01)
+
+    async with make_engine(runner, tiny_family, batch_budget=2 * ONE) as engine:
+        stop = asyncio.Event()
+        tick = asyncio.create_task(ticker(stop))
+        handles = [engine.submit(spec(f"{chr(65 + i % 8)}{i}", steps=4)) for i in range(40)]
+        await asyncio.gather(*(h.result() for h in handles))
+        stop.set()
+        await tick
+    lags.sort()
+    p99 = lags[int(len(lags) * 0.99) - 1]
+    assert len(lags) > 50
+    assert p99 < 0.100, f"event-loop lag p99 {p99 * 1000:.1f} ms"
+
+
+async def _until(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
