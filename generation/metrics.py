@@ -5,7 +5,6 @@ from __future__ import annotations
 import statistics
 import time
 from collections import Counter, deque
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
@@ -157,6 +156,3 @@ class EngineMetrics:
             self._prom_memory.labels("allocated").set(snapshot.gpu_memory_bytes)
             self._prom_memory.labels("peak").set(snapshot.gpu_memory_peak_bytes or 0)
         return generate_latest(self._registry)
-
-
-MemoryProbe = Callable[[], tuple[int, int] | None]
