@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("run", help="start the Discord bot (reads settings from the environment)")
     _add_generate(commands)
+    _add_bench(commands)
     return parser
 
 
@@ -69,12 +70,70 @@ def _add_generate(commands) -> None:
     gen.add_argument("--out", type=Path, required=True, help="folder for the result files")
 
 
+def _add_bench(commands) -> None:
+    bench = commands.add_parser(
+        "bench",
+        help="measure the engine against one pipe() call per request",
+        description="Serve one burst of txt2img requests twice: the way diffusers' LCM guide "
+        "does (one pipe() call per request, in arrival order) and through the engine.",
+    )
+    bench.add_argument("--model", default="tiny", help="model family (default: tiny)")
+    bench.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="build the full-size architecture (sd15 or sdxl) with random weights: no download",
+    )
+    bench.add_argument("--device", default="auto", help="auto, cuda, cuda:N, mps or cpu")
+    bench.add_argument("--dtype", default="auto", help="auto, float16, bfloat16 or float32")
+    bench.add_argument("--users", type=int, default=16, help="distinct users in the burst")
+    bench.add_argument("--jobs-per-user", type=int, default=4, help="requests per user")
+    bench.add_argument("--size", type=int, help="square image side (default: the family's)")
+    bench.add_argument("--steps", type=int, default=4, help="denoising steps per image")
+    bench.add_argument(
+        "--batch-images", type=int, default=16, help="most images the engine runs in one call"
+    )
+    bench.add_argument("--json", type=Path, help="also write the result as JSON here")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "run":
         return _run()
+    if args.command == "bench":
+        return _bench(args)
     return _generate(args)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from generation.library_logs import quiet_model_libraries
+
+    quiet_model_libraries()  # before the model libraries are first imported
+    from generation.bench import BenchOptions, run_bench, write_json
+    from generation.errors import GenerationError
+
+    options = BenchOptions(
+        model=args.model,
+        device=args.device,
+        dtype=args.dtype,
+        users=args.users,
+        jobs_per_user=args.jobs_per_user,
+        size=args.size,
+        steps=args.steps,
+        batch_images=args.batch_images,
+        random_weights=args.random_weights,
+    )
+    try:
+        report = asyncio.run(run_bench(options))
+    except (GenerationError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        write_json(report, args.json)
+    print("\n".join(report.lines()))
+    return 0
 
 
 def _run() -> int:
@@ -124,6 +183,9 @@ def _read_upload(path: Path | None, parameter: str) -> bytes | None:
 
 
 def _generate_files(args: argparse.Namespace) -> tuple[list[Path], tuple[str, ...]]:
+    from generation.library_logs import quiet_model_libraries
+
+    quiet_model_libraries()  # before the model libraries are first imported
     from bot.settings import Settings
     from generation.devices import resolve_device, resolve_dtype
     from generation.families import Mode, resolve_family

@@ -45,16 +45,21 @@ def ensure_tiny_family(name: str) -> Path:
     """Return the folder of tiny family ``name``, built on first use (safe across processes)."""
     if name not in TINY_FAMILIES:
         raise ValueError(f"unknown tiny family {name!r}; choose one of {', '.join(TINY_FAMILIES)}")
-    target = cache_root() / f"{name}-v{TINY_BUILD_VERSION}"
+    return build_once(f"{name}-v{TINY_BUILD_VERSION}", _BUILDERS[name])
+
+
+def build_once(folder: str, builder: Callable[[Path], None]) -> Path:
+    """Run ``builder`` into ``cache_root() / folder`` unless a complete build is already there."""
+    target = cache_root() / folder
     if (target / "COMPLETE").exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _exclusive_lock(target.parent / f".{name}.lock"):
+    with _exclusive_lock(target.parent / f".{folder}.lock"):
         if (target / "COMPLETE").exists():  # another process built it while we waited
             return target
-        staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder}-", dir=target.parent))
         try:
-            _BUILDERS[name](staging)
+            builder(staging)
             (staging / "COMPLETE").write_text(f"{TINY_BUILD_VERSION}\n")
             shutil.rmtree(target, ignore_errors=True)
             staging.rename(target)
@@ -76,11 +81,13 @@ def _exclusive_lock(path: Path):
 # --------------------------------------------------------------------------- shared parts
 
 
-def _seeded(offset: int) -> None:
+def seeded(offset: int) -> None:
+    """Seed torch so every build of a family draws the same random weights."""
     torch.manual_seed(_SEED + offset)
 
 
-def _tokenizer(directory: Path, *, pad_token: str = "<|endoftext|>"):
+def clip_tokenizer(directory: Path, *, pad_token: str = "<|endoftext|>"):
+    """The real SD tokenizer, rebuilt offline (a scratch folder under ``directory`` is used)."""
     from transformers import CLIPTokenizer
 
     files = directory / "_bpe"
@@ -129,7 +136,7 @@ def _vae():
     )
 
 
-def _scheduler():
+def lcm_scheduler():
     from diffusers import LCMScheduler
 
     return LCMScheduler(
@@ -157,17 +164,19 @@ def _wake_zero_layers(module: torch.nn.Module, pattern: str, std: float) -> None
             torch.nn.init.normal_(sub.weight, std=std)
 
 
-def _lora_state(model: torch.nn.Module, targets: list[str], *, seed: int, exclude: str | None):
+def _lora_state(
+    model: torch.nn.Module, targets: list[str], *, seed: int, exclude: str | None, rank: int
+):
     """Inject a random (non-zero) LoRA into a throwaway copy of ``model`` and return its state."""
     import copy
 
     from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model
 
-    _seeded(seed)
+    seeded(seed)
     clone = copy.deepcopy(model)
     config = LoraConfig(
-        r=_LORA_RANK,
-        lora_alpha=_LORA_RANK,
+        r=rank,
+        lora_alpha=rank,
         target_modules=targets,
         exclude_modules=exclude,
         init_lora_weights=False,  # peft's default init is B = 0, an adapter that changes nothing
@@ -186,14 +195,18 @@ def save_random_lora(
     seed: int,
     targets: list[str] | None = None,
     exclude: str | None = None,
+    rank: int = _LORA_RANK,
 ) -> Path:
     """Write a random LoRA for ``unet`` (and optionally ``text_encoder``) in diffusers format."""
     from diffusers import StableDiffusionPipeline
 
-    unet_state = _lora_state(unet, targets or UNET_LORA_TARGETS, seed=seed, exclude=exclude)
+    unet_targets = targets or UNET_LORA_TARGETS
+    unet_state = _lora_state(unet, unet_targets, seed=seed, exclude=exclude, rank=rank)
     text_state = None
     if text_encoder is not None:
-        text_state = _lora_state(text_encoder, TEXT_LORA_TARGETS, seed=seed + 1, exclude=None)
+        text_state = _lora_state(
+            text_encoder, TEXT_LORA_TARGETS, seed=seed + 1, exclude=None, rank=rank
+        )
     StableDiffusionPipeline.save_lora_weights(
         str(out_dir), unet_lora_layers=unet_state, text_encoder_lora_layers=text_state
     )
@@ -204,7 +217,7 @@ def _safety_checker(directory: Path) -> None:
     from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
     from transformers import CLIPConfig, CLIPImageProcessor
 
-    _seeded(90)
+    seeded(90)
     vision = dict(
         hidden_size=32,
         image_size=32,
@@ -259,18 +272,18 @@ def build_tiny(directory: Path) -> None:
     )
     from transformers import CLIPTextModel
 
-    _seeded(0)
+    seeded(0)
     unet = _sd_unet()
-    _seeded(1)
+    seeded(1)
     vae = _vae()
-    _seeded(2)
+    seeded(2)
     text_encoder = CLIPTextModel(_text_config())
     base = StableDiffusionPipeline(
         vae=vae,
         text_encoder=text_encoder,
-        tokenizer=_tokenizer(directory),
+        tokenizer=clip_tokenizer(directory),
         unet=unet,
-        scheduler=_scheduler(),
+        scheduler=lcm_scheduler(),
         safety_checker=None,
         feature_extractor=None,
         image_encoder=None,
@@ -279,19 +292,19 @@ def build_tiny(directory: Path) -> None:
     base.save_pretrained(str(directory / "base"), safe_serialization=True)
     save_random_lora(directory / "lcm-lora", unet=unet, seed=10)
 
-    _seeded(3)
+    seeded(3)
     _sd_unet(in_channels=9).save_pretrained(
         str(directory / "inpaint" / "unet"), safe_serialization=True
     )
 
-    _seeded(4)
+    seeded(4)
     controlnet = ControlNetModel(
         in_channels=4, conditioning_embedding_out_channels=(16, 32, 96, 256), **_SD_BLOCKS
     )
     _wake_zero_layers(controlnet, r"controlnet_(down_blocks|mid_block)|conv_out", std=0.2)
     controlnet.save_pretrained(str(directory / "controlnet-canny"), safe_serialization=True)
 
-    _seeded(5)
+    seeded(5)
     adapter = T2IAdapter(
         in_channels=1,
         channels=[32, 64],
@@ -301,7 +314,7 @@ def build_tiny(directory: Path) -> None:
     )
     adapter.save_pretrained(str(directory / "t2i-adapter-canny"), safe_serialization=True)
 
-    _seeded(6)
+    seeded(6)
     motion = MotionAdapter(
         block_out_channels=(32, 64),
         motion_layers_per_block=2,
@@ -315,7 +328,7 @@ def build_tiny(directory: Path) -> None:
     # A motion LoRA touches only the motion modules of the UNet that AnimateDiff builds.
     motion_unet = UNetMotionModel.from_unet2d(unet, motion)
     unet_state = _lora_state(
-        motion_unet, ["to_q", "to_k", "to_v", "to_out.0"], seed=11, exclude=None
+        motion_unet, ["to_q", "to_k", "to_v", "to_out.0"], seed=11, exclude=None, rank=_LORA_RANK
     )
     unet_state = {k: v for k, v in unet_state.items() if "motion_modules" in k}
     AnimateDiffPipeline.save_lora_weights(
@@ -350,7 +363,7 @@ def build_tiny_xl(directory: Path) -> None:
     )
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
-    _seeded(20)
+    seeded(20)
     unet = UNet2DConditionModel(
         sample_size=8,
         in_channels=4,
@@ -358,20 +371,20 @@ def build_tiny_xl(directory: Path) -> None:
         up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
         **_XL_BLOCKS,
     )
-    _seeded(21)
+    seeded(21)
     vae = _vae()
-    _seeded(22)
+    seeded(22)
     text_encoder = CLIPTextModel(_text_config())
-    _seeded(23)
+    seeded(23)
     text_encoder_2 = CLIPTextModelWithProjection(_text_config())
     base = StableDiffusionXLPipeline(
         vae=vae,
         text_encoder=text_encoder,
         text_encoder_2=text_encoder_2,
-        tokenizer=_tokenizer(directory),
-        tokenizer_2=_tokenizer(directory, pad_token="!"),  # as SDXL's second tokenizer
+        tokenizer=clip_tokenizer(directory),
+        tokenizer_2=clip_tokenizer(directory, pad_token="!"),  # as SDXL's second tokenizer
         unet=unet,
-        scheduler=_scheduler(),
+        scheduler=lcm_scheduler(),
         image_encoder=None,
         feature_extractor=None,
         force_zeros_for_empty_prompt=True,
@@ -379,14 +392,14 @@ def build_tiny_xl(directory: Path) -> None:
     base.save_pretrained(str(directory / "base"), safe_serialization=True)
     save_random_lora(directory / "lcm-lora", unet=unet, seed=30)
 
-    _seeded(24)
+    seeded(24)
     controlnet = ControlNetModel(
         in_channels=4, conditioning_embedding_out_channels=(16, 32, 96, 256), **_XL_BLOCKS
     )
     _wake_zero_layers(controlnet, r"controlnet_(down_blocks|mid_block)|conv_out", std=0.2)
     controlnet.save_pretrained(str(directory / "controlnet-canny"), safe_serialization=True)
 
-    _seeded(25)
+    seeded(25)
     adapter = T2IAdapter(
         in_channels=1,
         channels=[32, 64, 64],

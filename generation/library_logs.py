@@ -1,0 +1,21 @@
+"""Quiet the model libraries' chatter (load bars, harmless LoRA notices) for operators."""
+
+from __future__ import annotations
+
+import os
+
+
+def quiet_model_libraries() -> None:
+    """Keep warnings that matter; drop per-load progress bars and info-level notices.
+
+    Hub download bars are left alone: on a first start they are the only sign of progress.
+    """
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    diffusers_logging.set_verbosity_error()
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()

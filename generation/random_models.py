@@ -1,0 +1,158 @@
+"""Full-size SD1.5 and SDXL architectures with random weights, for benchmarks without a model hub.
+
+Same configs as the released models, so a GPU does the same work per image; built once into the
+offline cache in the hub's layout (base pipeline + LCM-LoRA) and loaded by the ordinary code path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from generation.families import HUB_FAMILIES, ModelFamily
+from generation.tiny_models import (
+    build_once,
+    clip_tokenizer,
+    lcm_scheduler,
+    save_random_lora,
+    seeded,
+)
+
+RANDOM_BUILD_VERSION = 1
+LCM_LORA_RANK = 64  # the rank of latent-consistency/lcm-lora-sdv1-5 and -sdxl
+
+_CLIP_L = dict(
+    vocab_size=49408,
+    hidden_size=768,
+    intermediate_size=3072,
+    num_hidden_layers=12,
+    num_attention_heads=12,
+    max_position_embeddings=77,
+    hidden_act="quick_gelu",
+    projection_dim=768,
+    bos_token_id=49406,
+    eos_token_id=49407,
+    pad_token_id=49407,
+)
+_OPENCLIP_BIGG = dict(
+    _CLIP_L,
+    hidden_size=1280,
+    intermediate_size=5120,
+    num_hidden_layers=32,
+    num_attention_heads=20,
+    hidden_act="gelu",
+    projection_dim=1280,
+)
+_VAE = dict(
+    in_channels=3,
+    out_channels=3,
+    down_block_types=["DownEncoderBlock2D"] * 4,
+    up_block_types=["UpDecoderBlock2D"] * 4,
+    block_out_channels=(128, 256, 512, 512),
+    layers_per_block=2,
+    latent_channels=4,
+    norm_num_groups=32,
+)
+_SD15_UNET = dict(
+    sample_size=64,
+    in_channels=4,
+    out_channels=4,
+    down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+    up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+    block_out_channels=(320, 640, 1280, 1280),
+    layers_per_block=2,
+    cross_attention_dim=768,
+    attention_head_dim=8,
+    norm_num_groups=32,
+)
+_SDXL_UNET = dict(
+    sample_size=128,
+    in_channels=4,
+    out_channels=4,
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+    block_out_channels=(320, 640, 1280),
+    layers_per_block=2,
+    transformer_layers_per_block=(1, 2, 10),
+    attention_head_dim=(5, 10, 20),
+    cross_attention_dim=2048,
+    use_linear_projection=True,
+    addition_embed_type="text_time",
+    addition_time_embed_dim=256,
+    projection_class_embeddings_input_dim=2816,
+    norm_num_groups=32,
+)
+RANDOM_FAMILIES = ("sd15", "sdxl")
+
+
+def random_weight_family(name: str) -> ModelFamily:
+    """``name`` (sd15 or sdxl) at full size with random weights: txt2img, img2img and inpaint."""
+    if name not in RANDOM_FAMILIES:
+        raise ValueError(f"random weights exist for {', '.join(RANDOM_FAMILIES)}, not {name!r}")
+    root = build_once(f"{name}-random-v{RANDOM_BUILD_VERSION}", _BUILDERS[name])
+    family = HUB_FAMILIES[name]
+    return replace(
+        family,
+        description=family.description + " — random weights",
+        base=str(root / "base"),
+        lcm_lora=replace(family.lcm_lora, source=str(root / "lcm-lora")),
+        inpaint_unet=None,
+        controlnet_canny=None,
+        t2i_adapter_canny=None,
+        motion_adapter=None,
+        motion_loras={},
+    )
+
+
+def _build_sd15(directory: Path) -> None:
+    from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    seeded(100)
+    unet = UNet2DConditionModel(**_SD15_UNET)
+    vae = AutoencoderKL(**_VAE, sample_size=512, scaling_factor=0.18215)
+    text_encoder = CLIPTextModel(CLIPTextConfig(**_CLIP_L))
+    pipe = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=clip_tokenizer(directory),
+        unet=unet,
+        scheduler=lcm_scheduler(),
+        safety_checker=None,
+        feature_extractor=None,
+        image_encoder=None,
+        requires_safety_checker=False,
+    )
+    _save(pipe, directory)
+
+
+def _build_sdxl(directory: Path) -> None:
+    from diffusers import AutoencoderKL, StableDiffusionXLPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    seeded(200)
+    unet = UNet2DConditionModel(**_SDXL_UNET)
+    vae = AutoencoderKL(**_VAE, sample_size=1024, scaling_factor=0.13025, force_upcast=True)
+    pipe = StableDiffusionXLPipeline(
+        vae=vae,
+        text_encoder=CLIPTextModel(CLIPTextConfig(**_CLIP_L)),
+        text_encoder_2=CLIPTextModelWithProjection(CLIPTextConfig(**_OPENCLIP_BIGG)),
+        tokenizer=clip_tokenizer(directory),
+        tokenizer_2=clip_tokenizer(directory, pad_token="!"),
+        unet=unet,
+        scheduler=lcm_scheduler(),
+        image_encoder=None,
+        feature_extractor=None,
+    )
+    _save(pipe, directory)
+
+
+def _save(pipe, directory: Path) -> None:
+    save_random_lora(directory / "lcm-lora", unet=pipe.unet, seed=300, rank=LCM_LORA_RANK)
+    pipe.to(torch.float16)  # half the disk; loading upcasts on CPUs
+    pipe.save_pretrained(str(directory / "base"), safe_serialization=True)
+
+
+_BUILDERS = {"sd15": _build_sd15, "sdxl": _build_sdxl}
