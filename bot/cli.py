@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 from collections.abc import Sequence
@@ -106,8 +107,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    import asyncio
-
     from generation.library_logs import quiet_model_libraries
 
     quiet_model_libraries()  # before the model libraries are first imported
@@ -182,6 +181,25 @@ def _read_upload(path: Path | None, parameter: str) -> bytes | None:
         raise InvalidInput(parameter, f"cannot read {path}: {exc.strerror}") from exc
 
 
+async def _run_one(request, family, styles, device, dtype):
+    """One job through the same engine the bot uses, with step progress on a terminal."""
+    from generation.engine import Engine
+    from generation.events import JobProgress, JobSpec
+    from generation.pipelines import PipelineSet
+
+    def load() -> PipelineSet:
+        return PipelineSet(family, device=device, dtype=dtype, styles=styles)
+
+    async with Engine(load, family=family, styles=styles) as engine:
+        handle = engine.submit(JobSpec("local", user_id=0, guild_id=None, request=request))
+        async for event in handle:
+            if isinstance(event, JobProgress) and sys.stderr.isatty():
+                print(f"\rstep {event.step}/{event.total}", end="", file=sys.stderr, flush=True)
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+        return await handle.result()
+
+
 def _generate_files(args: argparse.Namespace) -> tuple[list[Path], tuple[str, ...]]:
     from generation.library_logs import quiet_model_libraries
 
@@ -191,7 +209,6 @@ def _generate_files(args: argparse.Namespace) -> tuple[list[Path], tuple[str, ..
     from generation.families import Mode, resolve_family
     from generation.image_decode import alpha_mask, decode_image, decode_mask
     from generation.outputs import write_result_files
-    from generation.pipelines import PipelineSet
     from generation.requests import GenerationRequest, validate_request
     from generation.sizing import parse_size
     from generation.styles import StyleChoice, StyleLibrary, parse_style_option
@@ -239,7 +256,6 @@ def _generate_files(args: argparse.Namespace) -> tuple[list[Path], tuple[str, ..
     request = validate_request(request, family, styles)
     device = resolve_device(args.device or settings.lcm_device)
     dtype = resolve_dtype(args.dtype or settings.lcm_dtype, device)
-    pipelines = PipelineSet(family, device=device, dtype=dtype, styles=styles)
-    (result,) = pipelines.run([request])
+    result = asyncio.run(_run_one(request, family, styles, device, dtype))
     paths = write_result_files(result, args.out, animation_format=args.animation_format)
     return paths, result.warnings
