@@ -9,6 +9,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bot.settings import Settings
+from storage.cli import register_db_commands
+
 MODES = ("txt2img", "img2img", "inpaint", "controlnet", "t2i-adapter", "animate")
 
 
@@ -21,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("run", help="start the Discord bot (reads settings from the environment)")
     _add_generate(commands)
     _add_bench(commands)
+    register_db_commands(commands, default_url=lambda: Settings().database_url)
     return parser
 
 
@@ -103,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run()
     if args.command == "bench":
         return _bench(args)
+    if args.command == "db":
+        return args.func(args)
     return _generate(args)
 
 
@@ -136,23 +142,9 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _run() -> int:
-    from bot.settings import Settings
+    from bot.run import run
 
-    settings = Settings()
-    if not settings.discord_token:
-        print(
-            "error: DISCORD_TOKEN is not set. Create an application at "
-            "https://discord.com/developers/applications, add a bot, and put its token in .env "
-            "(see .env.example).",
-            file=sys.stderr,
-        )
-        return 2
-    print(
-        "error: the Discord client is not part of this build yet; "
-        "`lcm-bot generate` runs jobs locally meanwhile.",
-        file=sys.stderr,
-    )
-    return 2
+    return run()
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -204,7 +196,6 @@ def _generate_files(args: argparse.Namespace) -> tuple[list[Path], tuple[str, ..
     from generation.library_logs import quiet_model_libraries
 
     quiet_model_libraries()  # before the model libraries are first imported
-    from bot.settings import Settings
     from generation.devices import resolve_device, resolve_dtype
     from generation.families import Mode, resolve_family
     from generation.image_decode import alpha_mask, decode_image, decode_mask

@@ -1,0 +1,181 @@
+"""LcmBot: the discord.py client, given its engine and database by the caller that owns them."""
+
+from __future__ import annotations
+
+import logging
+
+import aiohttp
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.delivery_targets import ChannelTarget
+from bot.job_builder import Cooldowns
+from bot.job_parameters import build_request
+from bot.jobs import JobContext, JobService
+from bot.result_actions import ResultActions
+from bot.settings import Settings
+from bot.views import JobButton, result_view
+from generation.engine import Engine
+from generation.families import Mode, ModelFamily
+from generation.styles import StyleLibrary
+from storage.database import Database
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("bot.cogs.generate", "bot.cogs.presets", "bot.cogs.server", "bot.cogs.jobs")
+
+
+class LcmTree(app_commands.CommandTree):
+    """One place that turns unexpected command errors into a private message and a log line."""
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        command = interaction.command.qualified_name if interaction.command else "?"
+        log.error(
+            "command /%s failed (user %s, guild %s)",
+            command,
+            interaction.user.id,
+            interaction.guild_id,
+            exc_info=error,
+        )
+        text = "Something went wrong on my side; the operator can see the details in the log."
+        if isinstance(error, app_commands.CheckFailure):
+            text = str(error) or "You can't use this command here."
+        try:
+            if interaction.response.is_done():
+                await interaction.followup.send(text, ephemeral=True)
+            else:
+                await interaction.response.send_message(text, ephemeral=True)
+        except discord.HTTPException:
+            pass
+
+
+class LcmBot(commands.Bot):
+    """Slash commands only: no prefix commands, no privileged intents."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        engine: Engine,
+        database: Database,
+        family: ModelFamily,
+        styles: StyleLibrary,
+        **options,
+    ) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=discord.Intents.default(),
+            tree_cls=LcmTree,
+            help_command=None,
+            **options,
+        )
+        self.settings = settings
+        self.engine = engine
+        self.database = database
+        self.family = family
+        self.styles = styles
+        self.cooldowns = Cooldowns()
+        self.jobs = JobService(engine, database, view_for=self._view_for)
+        self.result_actions = ResultActions(self)
+        self.http_session: aiohttp.ClientSession | None = None
+        self.recovered = 0
+
+    @staticmethod
+    def _view_for(job_id: int, animation: bool) -> discord.ui.View:
+        return result_view(job_id, animation=animation)
+
+    async def setup_hook(self) -> None:
+        self.http_session = aiohttp.ClientSession()
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        self.add_dynamic_items(JobButton)
+        for guild_id in self.settings.guild_ids():
+            guild = discord.Object(guild_id)
+            self.tree.copy_global_to(guild=guild)
+            await self.tree.sync(guild=guild)
+        if self.settings.discord_global_sync:
+            await self.tree.sync()
+        await self.recover_jobs()
+
+    async def recover_jobs(self) -> None:
+        """Re-submit what the journal says was accepted but not finished, and tell its users."""
+        report = await self.database.recover_jobs()
+        for recovered in report.jobs:
+            job = recovered.job
+            channel = self.get_channel(job.channel_id) or await self._fetch_channel(job.channel_id)
+            if channel is None:
+                log.warning("job %s: channel %s is gone; failing it", job.id, job.channel_id)
+                await self.database.jobs.fail(job.id, "its channel is gone")
+                continue
+            target = ChannelTarget(channel, job.user_id)
+            if recovered in report.failed:
+                await target.notify(f"❌ Job {job.id}: {recovered.reason}")
+                continue
+            try:
+                self._resubmit(job, recovered.inputs, target)
+                await target.show_status(f"⏳ Job {job.id}: {recovered.reason}")
+                self.recovered += 1
+            except Exception as exc:
+                log.exception("job %s could not be re-submitted", job.id)
+                await self.database.jobs.fail(job.id, str(exc))
+                await target.notify(f"❌ Job {job.id} could not be restarted: {exc}")
+
+    def _resubmit(self, job, inputs: dict[str, bytes], target: ChannelTarget) -> None:
+        from generation.image_decode import decode_image, decode_mask
+        from generation.requests import validate_request
+
+        parameters = job.parameters
+        request = build_request(
+            Mode(parameters["mode"]),
+            str(parameters["prompt"]),
+            parameters,
+            seed=parameters.get("seed"),
+            image=decode_image(inputs["image"]) if "image" in inputs else None,
+            mask=decode_mask(inputs["mask"]) if "mask" in inputs else None,
+        )
+        request = validate_request(request, self.family, self.styles)
+        context = JobContext(
+            user_id=job.user_id,
+            guild_id=job.guild_id,
+            channel_id=job.channel_id,
+            command=job.command,
+            parent_id=job.parent_id,
+        )
+        self.jobs.resume(job.id, request, context, target)
+
+    async def _fetch_channel(self, channel_id: int):
+        try:
+            return await self.fetch_channel(channel_id)
+        except discord.HTTPException:
+            return None
+
+    async def on_ready(self) -> None:
+        log.info(
+            "connected as %s (%s) to %d servers",
+            self.user,
+            self.user.id if self.user else "?",
+            len(self.guilds),
+        )
+
+    async def close(self) -> None:
+        await super().close()
+        if self.http_session is not None:
+            await self.http_session.close()
+
+
+def invite_url(application_id: int) -> str:
+    """The link an operator opens to add the bot with the scopes and permissions it needs."""
+    permissions = discord.Permissions(
+        view_channel=True,
+        send_messages=True,
+        send_messages_in_threads=True,
+        attach_files=True,
+        embed_links=True,
+        read_message_history=True,
+    )
+    return discord.utils.oauth_url(
+        application_id, permissions=permissions, scopes=("bot", "applications.commands")
+    )

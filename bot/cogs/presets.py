@@ -1,0 +1,181 @@
+"""/preset save|use|list|show|delete|default and /styles: what users keep and pick by name."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.autocomplete import preset_autocomplete, style_autocomplete
+from bot.cogs.generate import HELP
+from bot.delivery_targets import NO_PINGS
+from bot.job_builder import CommandInput
+from bot.job_parameters import builtin_defaults
+from generation.families import Mode
+from storage.errors import StorageError
+from storage.models import PresetScope
+from storage.precedence import NamedParameters, PresetLayers, resolve
+
+if TYPE_CHECKING:
+    from bot.app import LcmBot
+
+
+def preset_parameters(**given) -> dict:
+    """The options a preset stores: only those the user gave."""
+    return {key: value for key, value in given.items() if value is not None}
+
+
+def describe_preset(name: str, parameters: dict, bot: LcmBot) -> str:
+    resolved = resolve(
+        {},
+        PresetLayers(preset=NamedParameters(name, parameters)),
+        built_in=builtin_defaults(bot.family),
+    )
+    lines = [f"**{name}**"]
+    lines += [f"• {key.replace('_', ' ')}: {value}" for key, value in parameters.items()]
+    if resolved.ignored:
+        lines.append("(ignored, unknown here: " + ", ".join(k for k, _ in resolved.ignored) + ")")
+    return "\n".join(lines)[:2000]
+
+
+class PresetCog(commands.GroupCog, group_name="preset", group_description="Your saved settings"):
+    def __init__(self, bot: LcmBot) -> None:
+        self.bot = bot
+        super().__init__()
+
+    @app_commands.command(name="save", description="Save settings under a name")
+    @app_commands.describe(
+        name="A name for this preset (up to 100 characters)",
+        **{
+            k: HELP[k]
+            for k in ("style", "size", "steps", "guidance", "count", "negative", "strength")
+        },
+    )
+    @app_commands.autocomplete(style=style_autocomplete)
+    async def save(
+        self,
+        interaction: discord.Interaction,
+        name: app_commands.Range[str, 1, 100],
+        style: str | None = None,
+        size: str | None = None,
+        steps: app_commands.Range[int, 1, 8] | None = None,
+        guidance: app_commands.Range[float, 0.0, 15.0] | None = None,
+        count: app_commands.Range[int, 1, 4] | None = None,
+        negative: app_commands.Range[str, 1, 1000] | None = None,
+        strength: app_commands.Range[float, 0.05, 1.0] | None = None,
+    ) -> None:
+        parameters = preset_parameters(
+            style=style,
+            size=size,
+            steps=steps,
+            guidance=guidance,
+            count=count,
+            negative_prompt=negative,
+            strength=strength,
+        )
+        if not parameters:
+            await interaction.response.send_message(
+                "Give at least one setting to save (style, size, steps, …).", ephemeral=True
+            )
+            return
+        await self.bot.database.presets.upsert(
+            PresetScope.USER, interaction.user.id, name, parameters
+        )
+        await interaction.response.send_message(
+            "Saved.\n" + describe_preset(name, parameters, self.bot),
+            ephemeral=True,
+            allowed_mentions=NO_PINGS,
+        )
+
+    @app_commands.command(name="use", description="Draw with one of your presets")
+    @app_commands.describe(name="The preset to use", prompt=HELP["prompt"])
+    @app_commands.autocomplete(name=preset_autocomplete)
+    async def use(
+        self, interaction: discord.Interaction, name: str, prompt: app_commands.Range[str, 1, 1500]
+    ) -> None:
+        generate = self.bot.get_cog("GenerateCog")
+        await generate.run(interaction, CommandInput(Mode.TXT2IMG, prompt, {}, preset=name))
+
+    @app_commands.command(name="list", description="Your presets and this server's")
+    async def list_(self, interaction: discord.Interaction) -> None:
+        presets = self.bot.database.presets
+        mine = [p.name for p in await presets.list(PresetScope.USER, interaction.user.id)]
+        lines = ["**Your presets:** " + (", ".join(mine) or "none yet (/preset save)")]
+        if interaction.guild_id:
+            server = [p.name for p in await presets.list(PresetScope.SERVER, interaction.guild_id)]
+            lines.append("**This server's presets:** " + (", ".join(server) or "none"))
+        await interaction.response.send_message(
+            "\n".join(lines)[:2000], ephemeral=True, allowed_mentions=NO_PINGS
+        )
+
+    @app_commands.command(name="show", description="What a preset sets")
+    @app_commands.describe(name="The preset to show")
+    @app_commands.autocomplete(name=preset_autocomplete)
+    async def show(self, interaction: discord.Interaction, name: str) -> None:
+        try:
+            preset = await self.bot.database.presets.find(
+                name, user_id=interaction.user.id, guild_id=interaction.guild_id
+            )
+        except StorageError as exc:
+            await interaction.response.send_message(f"⚠️ {exc}", ephemeral=True)
+            return
+        await interaction.response.send_message(
+            describe_preset(preset.name, dict(preset.parameters), self.bot),
+            ephemeral=True,
+            allowed_mentions=NO_PINGS,
+        )
+
+    @app_commands.command(name="delete", description="Delete one of your presets")
+    @app_commands.describe(name="The preset to delete")
+    @app_commands.autocomplete(name=preset_autocomplete)
+    async def delete(self, interaction: discord.Interaction, name: str) -> None:
+        deleted = await self.bot.database.presets.delete(
+            PresetScope.USER, interaction.user.id, name
+        )
+        text = "Deleted." if deleted else f"You have no preset called {name!r}."
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
+
+    @app_commands.command(name="default", description="Use a preset for every job (or none)")
+    @app_commands.describe(name="Your preset to apply by default; leave empty to clear")
+    @app_commands.autocomplete(name=preset_autocomplete)
+    async def default(self, interaction: discord.Interaction, name: str | None = None) -> None:
+        try:
+            await self.bot.database.users.upsert(interaction.user.id, default_preset=name)
+        except StorageError as exc:
+            await interaction.response.send_message(f"⚠️ {exc}", ephemeral=True)
+            return
+        text = f"Your default preset is now {name!r}." if name else "Default preset cleared."
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
+
+
+class StylesCog(commands.Cog):
+    def __init__(self, bot: LcmBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="styles", description="The styles you can pick here")
+    async def styles(self, interaction: discord.Interaction) -> None:
+        bot = self.bot
+        styles = bot.styles.for_architecture(bot.family.architecture)
+        if interaction.guild_id:
+            guild = await bot.database.guilds.get(interaction.guild_id)
+            if guild.allowed_styles is not None:
+                styles = [s for s in styles if s.name in guild.allowed_styles]
+        if not styles:
+            await interaction.response.send_message("No styles are available here.", ephemeral=True)
+            return
+        lines = [
+            f"**{s.name}** (weight {s.default_weight})"
+            + (f" — {s.description}" if s.description else "")
+            + (f" · adds “{', '.join(s.trigger_words)}”" if s.trigger_words else "")
+            for s in styles
+        ]
+        await interaction.response.send_message(
+            "\n".join(lines)[:2000], ephemeral=True, allowed_mentions=NO_PINGS
+        )
+
+
+async def setup(bot: LcmBot) -> None:
+    await bot.add_cog(PresetCog(bot))
+    await bot.add_cog(StylesCog(bot))

@@ -1,0 +1,136 @@
+"""Where a job's progress and result go: the interaction while its token lives, else the channel."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import discord
+
+log = logging.getLogger(__name__)
+
+NO_PINGS = discord.AllowedMentions.none()
+# Stop using the interaction token a little before Discord does, so a slow upload cannot straddle
+# the 15-minute mark.
+TOKEN_MARGIN = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class PostedMessage:
+    channel_id: int
+    message_id: int
+
+
+class ChannelTarget:
+    """Posts into a channel, mentioning the user: used after restarts and once the token expired."""
+
+    def __init__(self, channel: discord.abc.Messageable, user_id: int) -> None:
+        self._channel = channel
+        self._user_id = user_id
+        self._status: discord.Message | None = None
+
+    @property
+    def mention(self) -> discord.AllowedMentions:
+        return discord.AllowedMentions(
+            users=[discord.Object(self._user_id)], everyone=False, roles=False, replied_user=False
+        )
+
+    async def show_status(self, text: str) -> None:
+        try:
+            if self._status is None:
+                self._status = await self._channel.send(text, allowed_mentions=NO_PINGS)
+            else:
+                await self._status.edit(content=text, allowed_mentions=NO_PINGS)
+        except discord.NotFound:
+            self._status = None  # deleted by someone: the next status starts a new message
+
+    async def post(self, content: str, *, files=(), view=None) -> PostedMessage:
+        message = await self._channel.send(
+            f"<@{self._user_id}> {content}",
+            files=list(files),
+            view=view,
+            allowed_mentions=self.mention,
+        )
+        await self._clear_status()
+        return PostedMessage(message.channel.id, message.id)
+
+    async def notify(self, text: str) -> None:
+        await self._channel.send(f"<@{self._user_id}> {text}", allowed_mentions=self.mention)
+        await self._clear_status()
+
+    async def _clear_status(self) -> None:
+        if self._status is not None:
+            with contextlib.suppress(discord.HTTPException):
+                await self._status.delete()
+            self._status = None
+
+
+class InteractionTarget:
+    """Edits the deferred response in place: progress first, then the result, Midjourney-style.
+
+    If someone deleted that message (404, code 10008) the result comes as a follow-up instead; once
+    the 15-minute token has expired (or Discord says so: 401, code 50027) it goes to the channel
+    with a mention.
+    """
+
+    def __init__(self, interaction: discord.Interaction) -> None:
+        self._interaction = interaction
+        self._original_gone = False
+        self._fallback: ChannelTarget | None = None
+
+    def _token_alive(self) -> bool:
+        return datetime.now(UTC) < self._interaction.expires_at - TOKEN_MARGIN
+
+    def _channel(self) -> ChannelTarget:
+        if self._fallback is None:
+            self._fallback = ChannelTarget(self._interaction.channel, self._interaction.user.id)
+        return self._fallback
+
+    async def show_status(self, text: str) -> None:
+        if self._original_gone or not self._token_alive():
+            return  # progress is a courtesy: never worth a new message
+        try:
+            await self._interaction.edit_original_response(content=text, allowed_mentions=NO_PINGS)
+        except discord.NotFound:
+            self._original_gone = True
+        except discord.HTTPException as exc:
+            if not _token_expired(exc):
+                log.warning("progress edit failed: %s", exc)
+
+    async def post(self, content: str, *, files=(), view=None) -> PostedMessage:
+        files = list(files)
+        if self._token_alive():
+            try:
+                message = await self._send(content, files, view)
+            except discord.HTTPException as exc:
+                if not _token_expired(exc):
+                    raise
+            else:
+                return PostedMessage(message.channel.id, message.id)
+        for file in files:
+            file.reset()  # a failed attempt may have read them
+        return await self._channel().post(content, files=files, view=view)
+
+    async def notify(self, text: str) -> None:
+        await self.post(text)
+
+    async def _send(self, content: str, files: list[discord.File], view):
+        if not self._original_gone:
+            try:
+                return await self._interaction.edit_original_response(
+                    content=content, attachments=files, view=view, allowed_mentions=NO_PINGS
+                )
+            except discord.NotFound:
+                self._original_gone = True
+                for file in files:
+                    file.reset()
+        kwargs = {"view": view} if view is not None else {}
+        return await self._interaction.followup.send(
+            content, files=files, allowed_mentions=NO_PINGS, wait=True, **kwargs
+        )
+
+
+def _token_expired(exc: discord.HTTPException) -> bool:
+    return exc.status == 401 or exc.code == 50027

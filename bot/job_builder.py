@@ -1,0 +1,185 @@
+"""From one slash command to a validated job: presets, server rules, uploads, then the request."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.attachments import read_attachment
+from bot.job_parameters import build_request, builtin_defaults
+from bot.jobs import JobContext
+from generation.families import Mode
+from generation.requests import GenerationRequest, validate_request
+from storage.models import Guild
+from storage.precedence import resolve
+
+if TYPE_CHECKING:
+    from bot.app import LcmBot
+
+
+class Refusal(Exception):
+    """A request the bot turns down with a message for the user (sent privately)."""
+
+
+@dataclass(frozen=True)
+class CommandInput:
+    """What one generation command was given, as plain values."""
+
+    mode: Mode
+    prompt: str
+    options: Mapping[str, Any]  # typed options; None where the user left one out
+    preset: str | None = None
+    image: discord.Attachment | None = None
+    mask: discord.Attachment | None = None
+
+
+@dataclass(frozen=True)
+class PreparedJob:
+    request: GenerationRequest
+    context: JobContext
+    inputs: dict[str, bytes]
+
+
+class Cooldowns:
+    """When each user may start the next job (in memory: a restart forgives everyone)."""
+
+    def __init__(self, clock=time.monotonic) -> None:
+        self._clock = clock
+        self._last: dict[int, float] = {}
+
+    def remaining(self, user_id: int, cooldown_s: float) -> float:
+        last = self._last.get(user_id)
+        return 0.0 if last is None else max(0.0, last + cooldown_s - self._clock())
+
+    def mark(self, user_id: int) -> None:
+        self._last[user_id] = self._clock()
+
+
+def check_permissions(interaction: discord.Interaction) -> None:
+    """Refuse before any work when the bot could not post the result here."""
+    permissions = interaction.app_permissions
+    if not permissions.attach_files:
+        raise Refusal("I can't attach files in this channel: ask an admin for Attach Files.")
+    channel = interaction.channel
+    if isinstance(channel, discord.Thread) and not permissions.send_messages_in_threads:
+        raise Refusal("I can't post in this thread: ask an admin for Send Messages in Threads.")
+
+
+def channel_is_nsfw(channel: object) -> bool:
+    if isinstance(channel, discord.Thread):
+        channel = channel.parent
+    is_nsfw = getattr(channel, "is_nsfw", None)
+    return bool(is_nsfw and is_nsfw())
+
+
+async def prepare_job(
+    bot: LcmBot, interaction: discord.Interaction, given: CommandInput
+) -> PreparedJob:
+    """Everything before the engine; raises Refusal, InvalidInput or PresetNotFound for the user."""
+    check_permissions(interaction)
+    user_id = interaction.user.id
+    guild_id = interaction.guild_id
+    guild = await bot.database.guilds.get(guild_id) if guild_id else Guild.defaults(0)
+    check_user_may_start(bot, user_id, guild)
+    layers = await bot.database.presets.layers(
+        user_id=user_id, guild_id=guild_id, preset=given.preset
+    )
+    resolved = resolve(given.options, layers, built_in=builtin_defaults(bot.family))
+    values = dict(resolved.values)
+    _apply_server_limits(values, guild, bot)
+
+    image = mask = None
+    max_bytes = int(bot.settings.lcm_max_upload_mb * 2**20)
+    if given.image is not None:
+        from generation.image_decode import alpha_mask, decode_image, decode_mask
+
+        data = await read_attachment(
+            bot.http_session, given.image, parameter="image", max_bytes=max_bytes
+        )
+        image = decode_image(data, parameter="image")
+        if given.mask is not None:
+            mask_data = await read_attachment(
+                bot.http_session, given.mask, parameter="mask", max_bytes=max_bytes
+            )
+            mask = decode_mask(mask_data, parameter="mask")
+        elif given.mode is Mode.INPAINT:
+            mask = alpha_mask(data, parameter="image")
+            if mask is None:
+                raise Refusal(
+                    "Inpainting needs a mask: attach one (white = repaint), or upload a PNG whose "
+                    "transparent area is the part to repaint."
+                )
+
+    channel_nsfw = channel_is_nsfw(interaction.channel)
+    context = JobContext(
+        user_id=user_id,
+        guild_id=guild_id,
+        channel_id=interaction.channel_id,
+        command=given.mode.value if given.mode is not Mode.T2I_ADAPTER else "canny",
+        channel_nsfw=channel_nsfw,
+        nsfw_policy=guild.nsfw_policy,
+        upload_limit=interaction.filesize_limit,
+        sources=dict(resolved.sources),
+    )
+    request = build_request(
+        given.mode,
+        given.prompt,
+        values,
+        seed=given.options.get("seed"),
+        image=image,
+        mask=mask,
+        safety_check=context.wants_safety_check,
+        size_from_image=image is not None and given.options.get("size") is None,
+    )
+    request = validate_request(request, bot.family, bot.styles)
+    bot.cooldowns.mark(user_id)
+    return PreparedJob(request, context, stored_inputs(request))
+
+
+def stored_inputs(request: GenerationRequest) -> dict[str, bytes]:
+    """The validated image and mask as PNG, so the job can run again after a restart."""
+    stored = {}
+    for role, picture in (("image", request.image), ("mask", request.mask)):
+        if picture is not None:
+            buffer = io.BytesIO()
+            picture.save(buffer, "PNG")
+            stored[role] = buffer.getvalue()
+    return stored
+
+
+def _cooldown(guild: Guild, bot: LcmBot) -> float:
+    return float(
+        guild.cooldown_seconds
+        if guild.cooldown_seconds is not None
+        else bot.settings.lcm_cooldown_s
+    )
+
+
+def check_user_may_start(bot: LcmBot, user_id: int, guild: Guild) -> None:
+    """The cooldown and the per-user queue cap, each with the server's override if it set one."""
+    remaining = bot.cooldowns.remaining(user_id, _cooldown(guild, bot))
+    if remaining > 0:
+        raise Refusal(f"Slow down a little: you can start another job in {remaining:.0f} s.")
+    cap = guild.max_queued_per_user or bot.settings.lcm_queue_per_user
+    waiting = len(bot.engine.waiting_jobs(user_id))
+    if waiting >= cap:
+        raise Refusal(
+            f"You already have {waiting} jobs waiting (this server allows {cap}); "
+            "wait for one to finish or /cancel one."
+        )
+
+
+def _apply_server_limits(values: dict[str, Any], guild: Guild, bot: LcmBot) -> None:
+    if guild.max_steps is not None and int(values["steps"]) > guild.max_steps:
+        raise Refusal(f"This server allows at most {guild.max_steps} steps.")
+    if guild.max_count is not None and int(values["count"]) > guild.max_count:
+        raise Refusal(f"This server allows at most {guild.max_count} images per job.")
+    style = values.get("style")
+    if style and guild.allowed_styles is not None and style not in guild.allowed_styles:
+        allowed = ", ".join(guild.allowed_styles) or "none"
+        raise Refusal(f"The style {style!r} is not allowed here (allowed: {allowed}).")

@@ -1,0 +1,179 @@
+"""JobService: journal a job, submit it to the engine, and carry its events to Discord."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import discord
+
+from bot.delivery_targets import ChannelTarget, InteractionTarget
+from bot.job_parameters import journal_parameters
+from bot.render import queued_text, rendering_text, result_caption
+from bot.result_files import build_result_files
+from bot.status_throttle import StatusThrottle
+from generation.engine import Engine
+from generation.events import (
+    JobCancelled,
+    JobFailed,
+    JobFinished,
+    JobProgress,
+    JobQueued,
+    JobSpec,
+    JobStarted,
+)
+from generation.requests import GenerationRequest, GenerationResult
+from storage.database import Database
+from storage.models import NsfwPolicy
+
+log = logging.getLogger(__name__)
+
+Target = InteractionTarget | ChannelTarget
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """Who asked, where, under which policy; everything delivery needs besides the request."""
+
+    user_id: int
+    guild_id: int | None
+    channel_id: int
+    command: str
+    channel_nsfw: bool = False
+    nsfw_policy: NsfwPolicy = NsfwPolicy.BLOCK
+    upload_limit: int = 10 * 1024 * 1024
+    sources: Mapping[str, str] = field(default_factory=dict)
+    parent_id: int | None = None
+
+    @property
+    def wants_safety_check(self) -> bool:
+        return self.nsfw_policy is NsfwPolicy.BLOCK or not self.channel_nsfw
+
+    @property
+    def flagged_handling(self) -> str:
+        """What happens to a picture the safety check flagged, in this channel."""
+        if self.channel_nsfw:
+            return "block" if self.nsfw_policy is NsfwPolicy.BLOCK else "allow"
+        return "spoiler" if self.nsfw_policy is NsfwPolicy.SPOILER else "block"
+
+
+class JobService:
+    """The bot's one way to run a job: journal first, then the engine, then delivery."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        database: Database,
+        *,
+        view_for: Callable[[int, bool], discord.ui.View | None],
+        status_interval_s: float = 1.0,
+    ) -> None:
+        self.engine = engine
+        self.database = database
+        self._view_for = view_for
+        self._status_interval_s = status_interval_s
+        self._tasks: dict[int, asyncio.Task] = {}
+
+    async def start(
+        self,
+        request: GenerationRequest,
+        context: JobContext,
+        target: Target,
+        *,
+        inputs: Mapping[str, bytes] | None = None,
+    ) -> int:
+        """Journal and submit a validated request; returns the job id.
+
+        Raises what the engine refuses with (QueueFull, InvalidInput, EngineStopped); the journal
+        row is then removed again, since nothing was accepted.
+        """
+        job = await self.database.jobs.record(
+            user_id=context.user_id,
+            channel_id=context.channel_id,
+            guild_id=context.guild_id,
+            command=context.command,
+            parameters=journal_parameters(request),
+            seeds=list(request.image_seeds()),
+            parent_id=context.parent_id,
+            inputs=inputs,
+        )
+        try:
+            self.resume(job.id, request, context, target)
+        except Exception:
+            await self.database.jobs.delete(job.id)
+            raise
+        return job.id
+
+    def resume(
+        self, job_id: int, request: GenerationRequest, context: JobContext, target: Target
+    ) -> None:
+        """Submit an already-journaled job (new, or recovered after a restart)."""
+        spec = JobSpec(str(job_id), context.user_id, context.guild_id, request)
+        handle = self.engine.submit(spec)
+        task = asyncio.create_task(self._deliver(job_id, handle, context, target))
+        self._tasks[job_id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(job_id, None))
+
+    async def wait_idle(self) -> None:
+        """Wait until every delivery in flight is done (tests and shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
+
+    async def _deliver(self, job_id: int, handle, context: JobContext, target: Target) -> None:
+        status = StatusThrottle(target.show_status, interval_s=self._status_interval_s)
+        try:
+            async for event in handle:
+                if isinstance(event, JobQueued):
+                    status.set(queued_text(event.position))
+                elif isinstance(event, JobStarted):
+                    await self.database.jobs.start(job_id)
+                    status.set(rendering_text())
+                elif isinstance(event, JobProgress):
+                    status.set(rendering_text(event.step, event.total))
+                elif isinstance(event, JobFinished):
+                    await status.stop()
+                    await self._post_result(job_id, event.result, context, target)
+                elif isinstance(event, JobFailed):
+                    await status.stop()
+                    await self.database.jobs.fail(job_id, event.reason)
+                    await target.notify(f"❌ Job {job_id} failed: {event.reason}")
+                elif isinstance(event, JobCancelled):
+                    await status.stop()
+                    await self.database.jobs.cancel(job_id)
+                    await target.notify(f"🛑 Job {job_id} was cancelled.")
+        except Exception as exc:
+            log.exception("delivering job %s failed", job_id)
+            await self.database.jobs.fail(job_id, f"the result could not be delivered: {exc}")
+        finally:
+            await status.stop()
+
+    async def _post_result(
+        self, job_id: int, result: GenerationResult, context: JobContext, target: Target
+    ) -> None:
+        files = build_result_files(
+            result, limit_bytes=context.upload_limit, flagged=context.flagged_handling
+        )
+        notes = []
+        if files.blocked:
+            notes.append(f"🚫 {files.blocked} image(s) withheld by this server's safety policy.")
+        if files.spoilered:
+            notes.append(f"🙈 {files.spoilered} image(s) behind a spoiler (safety policy).")
+        caption = result_caption(
+            journal_parameters(result.request),
+            seeds=result.seeds,
+            sources=context.sources,
+            job_id=job_id,
+            warnings=result.warnings,
+            notes=notes,
+        )
+        if not files.files:  # everything was blocked: a notice, never the picture
+            await target.notify(caption)
+            await self.database.jobs.fail(job_id, "blocked by the server's safety policy")
+            return
+        view = self._view_for(job_id, bool(result.animations))
+        posted = await target.post(caption, files=files.files, view=view)
+        await self.database.jobs.finish(
+            job_id, result_channel_id=posted.channel_id, result_message_id=posted.message_id
+        )
