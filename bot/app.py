@@ -10,7 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.delivery_targets import ChannelTarget
-from bot.job_builder import Cooldowns
+from bot.job_builder import Cooldowns, channel_is_nsfw
 from bot.job_parameters import build_request
 from bot.jobs import JobContext, JobService
 from bot.result_actions import ResultActions
@@ -20,6 +20,7 @@ from generation.engine import Engine
 from generation.families import Mode, ModelFamily
 from generation.styles import StyleLibrary
 from storage.database import Database
+from storage.models import NsfwPolicy
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ class LcmBot(commands.Bot):
                 await target.notify(f"❌ Job {job.id}: {recovered.reason}")
                 continue
             try:
-                self._resubmit(job, recovered.inputs, target)
+                await self._resubmit(job, recovered.inputs, channel, target)
                 await target.show_status(f"⏳ Job {job.id}: {recovered.reason}")
                 self.recovered += 1
             except Exception as exc:
@@ -123,27 +124,32 @@ class LcmBot(commands.Bot):
                 await self.database.jobs.fail(job.id, str(exc))
                 await target.notify(f"❌ Job {job.id} could not be restarted: {exc}")
 
-    def _resubmit(self, job, inputs: dict[str, bytes], target: ChannelTarget) -> None:
+    async def _resubmit(self, job, inputs: dict[str, bytes], channel, target) -> None:
         from generation.image_decode import decode_image, decode_mask
         from generation.requests import validate_request
 
-        parameters = job.parameters
-        request = build_request(
-            Mode(parameters["mode"]),
-            str(parameters["prompt"]),
-            parameters,
-            seed=parameters.get("seed"),
-            image=decode_image(inputs["image"]) if "image" in inputs else None,
-            mask=decode_mask(inputs["mask"]) if "mask" in inputs else None,
-        )
-        request = validate_request(request, self.family, self.styles)
+        guild = await self.database.guilds.get(job.guild_id) if job.guild_id else None
         context = JobContext(
             user_id=job.user_id,
             guild_id=job.guild_id,
             channel_id=job.channel_id,
             command=job.command,
+            channel_nsfw=channel_is_nsfw(channel),
+            nsfw_policy=guild.nsfw_policy if guild else NsfwPolicy.BLOCK,
+            upload_limit=getattr(getattr(channel, "guild", None), "filesize_limit", 10 * 2**20),
             parent_id=job.parent_id,
         )
+        parameters = job.parameters
+        request = build_request(
+            Mode(parameters["mode"]),
+            str(parameters["prompt"]),
+            parameters,
+            seed=parameters.get("seed"),  # the same seeds as first promised
+            image=decode_image(inputs["image"]) if "image" in inputs else None,
+            mask=decode_mask(inputs["mask"]) if "mask" in inputs else None,
+            safety_check=context.wants_safety_check,
+        )
+        request = validate_request(request, self.family, self.styles)
         self.jobs.resume(job.id, request, context, target)
 
     async def _fetch_channel(self, channel_id: int):
