@@ -64,6 +64,7 @@ class LcmBot(commands.Bot):
         database: Database,
         family: ModelFamily,
         styles: StyleLibrary,
+        status_interval_s: float = 1.0,
         **options,
     ) -> None:
         super().__init__(
@@ -79,7 +80,9 @@ class LcmBot(commands.Bot):
         self.family = family
         self.styles = styles
         self.cooldowns = Cooldowns()
-        self.jobs = JobService(engine, database, view_for=self._view_for)
+        self.jobs = JobService(
+            engine, database, view_for=self._view_for, status_interval_s=status_interval_s
+        )
         self.result_actions = ResultActions(self)
         self.http_session: aiohttp.ClientSession | None = None
         self.recovered = 0

@@ -68,16 +68,18 @@ class ChannelTarget:
 
 
 class InteractionTarget:
-    """Edits the deferred response in place: progress first, then the result, Midjourney-style.
+    """Progress privately in the deferred (ephemeral) response; the result publicly as a follow-up.
 
-    If someone deleted that message (404, code 10008) the result comes as a follow-up instead; once
-    the 15-minute token has expired (or Discord says so: 401, code 50027) it goes to the channel
-    with a mention.
+    The private status line spares the channel a stream of edits. The deferred placeholder must be
+    resolved (edited) before the result goes out: while it is still "thinking", Discord turns the
+    first follow-up into it, private. Once the 15-minute token has expired (or Discord says so: 401,
+    code 50027) the result goes to the channel with a mention instead.
     """
 
     def __init__(self, interaction: discord.Interaction) -> None:
         self._interaction = interaction
-        self._original_gone = False
+        self._resolved = False
+        self._status_gone = False
         self._fallback: ChannelTarget | None = None
 
     def _token_alive(self) -> bool:
@@ -89,12 +91,13 @@ class InteractionTarget:
         return self._fallback
 
     async def show_status(self, text: str) -> None:
-        if self._original_gone or not self._token_alive():
+        if self._status_gone or not self._token_alive():
             return  # progress is a courtesy: never worth a new message
         try:
             await self._interaction.edit_original_response(content=text, allowed_mentions=NO_PINGS)
+            self._resolved = True
         except discord.NotFound:
-            self._original_gone = True
+            self._status_gone = True  # the user dismissed it
         except discord.HTTPException as exc:
             if not _token_expired(exc):
                 log.warning("progress edit failed: %s", exc)
@@ -103,33 +106,34 @@ class InteractionTarget:
         files = list(files)
         if self._token_alive():
             try:
-                message = await self._send(content, files, view)
+                if not self._resolved:
+                    await self.show_status("✅ Done")
+                kwargs = {"view": view} if view is not None else {}
+                message = await self._interaction.followup.send(
+                    content, files=files, allowed_mentions=NO_PINGS, wait=True, **kwargs
+                )
             except discord.HTTPException as exc:
                 if not _token_expired(exc):
                     raise
             else:
+                await self.show_status(f"✅ Done: {message.jump_url}")
                 return PostedMessage(message.channel.id, message.id)
         for file in files:
             file.reset()  # a failed attempt may have read them
         return await self._channel().post(content, files=files, view=view)
 
     async def notify(self, text: str) -> None:
-        await self.post(text)
-
-    async def _send(self, content: str, files: list[discord.File], view):
-        if not self._original_gone:
+        """Failures and cancellations go to the user alone while the token lives."""
+        if self._token_alive() and not self._status_gone:
             try:
-                return await self._interaction.edit_original_response(
-                    content=content, attachments=files, view=view, allowed_mentions=NO_PINGS
+                await self._interaction.edit_original_response(
+                    content=text, allowed_mentions=NO_PINGS
                 )
-            except discord.NotFound:
-                self._original_gone = True
-                for file in files:
-                    file.reset()
-        kwargs = {"view": view} if view is not None else {}
-        return await self._interaction.followup.send(
-            content, files=files, allowed_mentions=NO_PINGS, wait=True, **kwargs
-        )
+                return
+            except discord.HTTPException as exc:
+                if not (_token_expired(exc) or isinstance(exc, discord.NotFound)):
+                    raise
+        await self._channel().notify(text)
 
 
 def _token_expired(exc: discord.HTTPException) -> bool:

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import discord
 
 from bot.delivery_targets import NO_PINGS
 
 
 async def reply_privately(interaction: discord.Interaction, text: str) -> None:
-    """An ephemeral follow-up, then the public "thinking…" placeholder is removed."""
-    await interaction.followup.send(f"⚠️ {text}", ephemeral=True, allowed_mentions=NO_PINGS)
-    with contextlib.suppress(discord.HTTPException):
-        await interaction.delete_original_response()
+    """Answer in the deferred response, which commands open as ephemeral (private)."""
+    await interaction.edit_original_response(content=f"⚠️ {text}", allowed_mentions=NO_PINGS)

@@ -93,7 +93,7 @@ class ResultActions:
 
     async def start_rerun(self, interaction: discord.Interaction, job_id: int) -> None:
         """The same parameters and inputs with a fresh seed."""
-        await interaction.response.defer(thinking=True)
+        await interaction.response.defer(ephemeral=True, thinking=True)
         job = await self.bot.database.jobs.get(job_id)
         inputs = await self.bot.database.jobs.inputs(job_id)
         await self._start(
@@ -110,7 +110,7 @@ class ResultActions:
         scale: float,
     ) -> None:
         """An img2img job from the first picture on the clicked message (variations, upscale)."""
-        await interaction.response.defer(thinking=True)
+        await interaction.response.defer(ephemeral=True, thinking=True)
         job = await self.bot.database.jobs.get(job_id)
         pictures = [
             a

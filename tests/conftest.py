@@ -1,4 +1,4 @@
-"""Shared fixtures: the offline tiny families, loaded once per test session."""
+"""Shared fixtures: the offline tiny families and their pipelines, loaded once per session."""
 
 from __future__ import annotations
 
@@ -8,3 +8,72 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+
+from pathlib import Path
+
+import pytest
+
+from generation.families import ModelFamily, resolve_family
+from generation.styles import StyleLibrary
+
+
+def _write_styles(directory: Path, family: ModelFamily) -> StyleLibrary:
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    from generation.tiny_models import save_random_lora
+
+    cls = StableDiffusionPipeline if family.architecture == "sd" else StableDiffusionXLPipeline
+    base = cls.from_pretrained(family.base)
+    # "ink" carries text-encoder weights too, "neon" only UNet weights: both occur in the wild.
+    save_random_lora(directory / "ink", unet=base.unet, text_encoder=base.text_encoder, seed=100)
+    save_random_lora(directory / "neon", unet=base.unet, seed=200)
+    (directory / "styles.toml").write_text(
+        f"""
+[styles.ink]
+source = "ink/pytorch_lora_weights.safetensors"
+default_weight = 0.8
+trigger_words = ["ink drawing"]
+architecture = "{family.architecture}"
+description = "test style with text-encoder weights"
+
+[styles.neon]
+source = "neon"
+weight_name = "pytorch_lora_weights.safetensors"
+architecture = "{family.architecture}"
+"""
+    )
+    return StyleLibrary.load(directory / "styles.toml")
+
+
+@pytest.fixture(scope="session")
+def tiny_family() -> ModelFamily:
+    return resolve_family("tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_xl_family() -> ModelFamily:
+    return resolve_family("tiny-xl")
+
+
+@pytest.fixture(scope="session")
+def tiny_styles(tiny_family, tmp_path_factory) -> StyleLibrary:
+    return _write_styles(tmp_path_factory.mktemp("styles-tiny"), tiny_family)
+
+
+@pytest.fixture(scope="session")
+def tiny_xl_styles(tiny_xl_family, tmp_path_factory) -> StyleLibrary:
+    return _write_styles(tmp_path_factory.mktemp("styles-tiny-xl"), tiny_xl_family)
+
+
+@pytest.fixture(scope="session")
+def tiny_pipelines(tiny_family, tiny_styles):
+    from generation.pipelines import PipelineSet
+
+    return PipelineSet(tiny_family, styles=tiny_styles)
+
+
+@pytest.fixture(scope="session")
+def tiny_xl_pipelines(tiny_xl_family, tiny_xl_styles):
+    from generation.pipelines import PipelineSet
+
+    return PipelineSet(tiny_xl_family, styles=tiny_xl_styles)

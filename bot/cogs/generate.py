@@ -56,7 +56,8 @@ class GenerateCog(commands.Cog):
 
     async def run(self, interaction: discord.Interaction, given: CommandInput) -> None:
         # Defer before any download, database or GPU work: Discord allows 3 s for the first reply.
-        await interaction.response.defer(thinking=True)
+        # Privately: progress and refusals are for the user; the result is posted for everyone.
+        await interaction.response.defer(ephemeral=True, thinking=True)
         try:
             prepared = await prepare_job(self.bot, interaction, given)
             await self.bot.jobs.start(

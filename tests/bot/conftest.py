@@ -1,0 +1,115 @@
+"""The bot end to end: real discord.py, a strict loopback Discord, tiny models and SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+from bot.app import LcmBot
+from bot.settings import Settings
+from generation.engine import Engine, EngineConfig
+from storage import migrate
+from storage.database import Database
+from tests.discord_double import DiscordDouble, Limits
+from tests.generation.engine_helpers import FaultyRunner
+
+TINY_PIXELS = 64 * 64
+
+
+@dataclass
+class BotHarness:
+    double: DiscordDouble
+    bot: LcmBot
+    engine: Engine
+    database: Database
+    runner: FaultyRunner
+    settings: Settings
+
+    async def idle(self) -> None:
+        """Wait until every job the bot accepted has been delivered."""
+        await self.bot.jobs.wait_idle()
+
+
+def bot_settings(double: DiscordDouble, database_url: str, **overrides) -> Settings:
+    values = dict(
+        discord_token=double.token,
+        discord_guild_ids=str(double.guild.id),
+        lcm_model="tiny",
+        database_url=database_url,
+        lcm_cooldown_s=0,
+        lcm_queue_per_user=20,
+    )
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+def make_bot(settings, engine, database, tiny_pipelines) -> LcmBot:
+    return LcmBot(
+        settings=settings,
+        engine=engine,
+        database=database,
+        family=tiny_pipelines.family,
+        styles=tiny_pipelines.styles,
+        status_interval_s=0.05,
+        guild_ready_timeout=0.05,
+    )
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}"
+    migrate.upgrade(url, "head")
+    return url
+
+
+@pytest.fixture
+def limits() -> Limits:
+    """Override in a test module to scale deadlines or shrink the upload limit."""
+    return Limits()
+
+
+@pytest.fixture
+async def harness(database_url, tiny_pipelines, limits) -> AsyncIterator[BotHarness]:
+    runner = FaultyRunner(tiny_pipelines)
+    config = EngineConfig(batch_budget=8 * TINY_PIXELS, per_user_cap=50, global_cap=500)
+    engine = Engine(
+        lambda: runner, family=tiny_pipelines.family, styles=tiny_pipelines.styles, config=config
+    )
+    database = Database.open(database_url)
+    try:
+        async with DiscordDouble(limits=limits) as double, engine:
+            settings = bot_settings(double, database_url)
+            bot = make_bot(settings, engine, database, tiny_pipelines)
+            async with double.running(bot):
+                harness = BotHarness(double, bot, engine, database, runner, settings)
+                yield harness
+                runner.gate.set()
+                await asyncio.wait_for(harness.idle(), 60)
+    finally:
+        runner.gate.set()
+        runner.release.set()
+        await database.close()
+
+
+def png_bytes(size=(96, 64), *, transparent_hole: bool = False) -> bytes:
+    image = Image.new("RGBA" if transparent_hole else "RGB", size, (90, 120, 200))
+    ImageDraw.Draw(image).rectangle((20, 10, 70, 50), fill=(250, 200, 30))
+    if transparent_hole:
+        image.paste((0, 0, 0, 0), (30, 20, 60, 40))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def mask_bytes(size=(96, 64)) -> bytes:
+    mask = Image.new("L", size, 0)
+    mask.paste(255, (30, 20, 60, 40))
+    buffer = io.BytesIO()
+    mask.save(buffer, "PNG")
+    return buffer.getvalue()
