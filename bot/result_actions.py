@@ -39,9 +39,11 @@ class InitPromptModal(discord.ui.Modal, title="Use as init image"):
     """Asks for the prompt (prefilled) and strength of an img2img job from a posted result."""
 
     prompt = discord.ui.TextInput(
-        label="Prompt", style=discord.TextStyle.paragraph, max_length=1500
+        label="Prompt", custom_id="prompt", style=discord.TextStyle.paragraph, max_length=1500
     )
-    strength = discord.ui.TextInput(label="Strength (0.05–1)", default="0.6", max_length=5)
+    strength = discord.ui.TextInput(
+        label="Strength (0.05–1)", custom_id="strength", default="0.6", max_length=5
+    )
 
     def __init__(self, actions: ResultActions, job_id: int, prompt: str) -> None:
         super().__init__()
