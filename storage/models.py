@@ -1,0 +1,243 @@
+"""The typed ORM schema: users, guild settings, presets, and jobs (the journal and the history)."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncAttrs
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Stable constraint names, so Alembic batch mode on SQLite can find and drop them by name later.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Discord's limit on a choice/option string; preset names are typed into such options.
+PRESET_NAME_LENGTH = 100
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware.
+
+    SQLite keeps no zone and hands back naive values while PostgreSQL hands back aware ones;
+    this makes both look the same to the code above.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: pass an aware one (UTC)")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class NsfwPolicy(enum.StrEnum):
+    BLOCK = "block"
+    SPOILER = "spoiler"
+    ALLOW_IN_NSFW_CHANNELS = "allow_in_nsfw_channels"
+
+
+class PresetScope(enum.StrEnum):
+    USER = "user"
+    SERVER = "server"
+
+
+class InputRole(enum.StrEnum):
+    IMAGE = "image"
+    MASK = "mask"
+
+
+def _string_enum(enum_class: type[enum.StrEnum], name: str) -> Enum:
+    # VARCHAR + CHECK rather than a native PostgreSQL ENUM: the same DDL on both databases, and
+    # adding a value later is a plain batch migration instead of ALTER TYPE.
+    return Enum(
+        enum_class,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda members: [member.value for member in members],
+        validate_strings=True,
+    )
+
+
+class Base(AsyncAttrs, DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {  # noqa: RUF012 (SQLAlchemy reads this class attribute as declared)
+        datetime: UtcDateTime(),
+        dict[str, Any]: JSON(),
+        list[int]: JSON(),
+        list[str]: JSON(),
+        bytes: LargeBinary(),
+    }
+
+
+class Preset(Base):
+    """A named set of generation parameters owned by one user or one server."""
+
+    __tablename__ = "presets"
+    __table_args__ = (UniqueConstraint("scope", "owner_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[PresetScope] = mapped_column(_string_enum(PresetScope, "preset_scope"))
+    # A Discord user id for scope "user", a guild id for scope "server".
+    owner_id: Mapped[int] = mapped_column(BigInteger)
+    name: Mapped[str] = mapped_column(String(PRESET_NAME_LENGTH))
+    parameters: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class User(Base):
+    """A Discord user who has stored something: for now, the default preset."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    # Deleting the preset clears the default instead of leaving a dangling name behind.
+    default_preset_id: Mapped[int | None] = mapped_column(
+        ForeignKey("presets.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Guild(Base):
+    """A server's settings. A missing row, or a None limit, means the bot's built-in value."""
+
+    __tablename__ = "guilds"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    nsfw_policy: Mapped[NsfwPolicy] = mapped_column(
+        _string_enum(NsfwPolicy, "nsfw_policy"),
+        default=NsfwPolicy.BLOCK,
+        server_default=NsfwPolicy.BLOCK.value,
+    )
+    cooldown_seconds: Mapped[int | None]
+    max_queued_per_user: Mapped[int | None]
+    max_count: Mapped[int | None]
+    max_steps: Mapped[int | None]
+    default_preset_id: Mapped[int | None] = mapped_column(
+        ForeignKey("presets.id", ondelete="SET NULL")
+    )
+    # None allows every style on the operator's allow-list; a list narrows it to those names.
+    allowed_styles: Mapped[list[str] | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    @classmethod
+    def defaults(cls, guild_id: int) -> Guild:
+        """The settings of a server that never changed any (not saved)."""
+        now = utcnow()
+        return cls(
+            id=guild_id,
+            nsfw_policy=NsfwPolicy.BLOCK,
+            cooldown_seconds=None,
+            max_queued_per_user=None,
+            max_count=None,
+            max_steps=None,
+            default_preset_id=None,
+            allowed_styles=None,
+            created_at=now,
+            updated_at=now,
+        )
+
+
+class Job(Base):
+    """One generation request: written as queued before it is submitted, then kept as history."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        # Both serve "newest first" too: a B-tree index is read backwards for ORDER BY ... DESC.
+        Index("ix_jobs_user_recent", "user_id", "created_at"),
+        Index("ix_jobs_guild_recent", "guild_id", "created_at"),
+        Index("ix_jobs_status", "status"),
+        Index("ix_jobs_created_at", "created_at"),
+        # Without it, deleting a job scans the whole table for re-rolls that point at it.
+        Index("ix_jobs_parent_id", "parent_id"),
+        # Job ids end up in button custom_ids on Discord messages that outlive the row;
+        # AUTOINCREMENT stops SQLite from handing a deleted newest id to a different job.
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    guild_id: Mapped[int | None] = mapped_column(BigInteger)  # None for direct messages
+    channel_id: Mapped[int] = mapped_column(BigInteger)
+    command: Mapped[str] = mapped_column(String(32))
+    parameters: Mapped[dict[str, Any]]
+    seeds: Mapped[list[int]]
+    status: Mapped[JobStatus] = mapped_column(
+        _string_enum(JobStatus, "job_status"), default=JobStatus.QUEUED
+    )
+    # How many times a worker has started this job; recovery never lets it pass MAX_RUNS.
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    queue_seconds: Mapped[float | None] = mapped_column(Float)
+    run_seconds: Mapped[float | None] = mapped_column(Float)
+    result_channel_id: Mapped[int | None] = mapped_column(BigInteger)
+    result_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class JobInput(Base):
+    """An uploaded image or mask, validated and stored so a queued job survives a restart.
+
+    Discord attachment URLs expire, so the bytes themselves are kept until the job is deleted.
+    """
+
+    __tablename__ = "job_inputs"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[InputRole] = mapped_column(_string_enum(InputRole, "input_role"), primary_key=True)
+    data: Mapped[bytes]
