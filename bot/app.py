@@ -114,13 +114,12 @@ class LcmBot(commands.Bot):
                 log.warning("job %s: channel %s is gone; failing it", job.id, job.channel_id)
                 await self.database.jobs.fail(job.id, "its channel is gone")
                 continue
-            target = ChannelTarget(channel, job.user_id)
+            target = ChannelTarget(channel, job.user_id, label=f"Job {job.id} ({recovered.reason})")
             if recovered in report.failed:
                 await target.notify(f"❌ Job {job.id}: {recovered.reason}")
                 continue
             try:
                 await self._resubmit(job, recovered.inputs, channel, target)
-                await target.show_status(f"⏳ Job {job.id}: {recovered.reason}")
                 self.recovered += 1
             except Exception as exc:
                 log.exception("job %s could not be re-submitted", job.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
@@ -26,10 +27,13 @@ class PostedMessage:
 class ChannelTarget:
     """Posts into a channel, mentioning the user: used after restarts and once the token expired."""
 
-    def __init__(self, channel: discord.abc.Messageable, user_id: int) -> None:
+    def __init__(self, channel: discord.abc.Messageable, user_id: int, *, label: str = "") -> None:
         self._channel = channel
         self._user_id = user_id
+        # In a shared channel every status line says whose job it is (e.g. "Job 12, restarted").
+        self._label = label
         self._status: discord.Message | None = None
+        self._status_lock = asyncio.Lock()  # one status message, even when two updates race
 
     @property
     def mention(self) -> discord.AllowedMentions:
@@ -38,13 +42,15 @@ class ChannelTarget:
         )
 
     async def show_status(self, text: str) -> None:
-        try:
-            if self._status is None:
-                self._status = await self._channel.send(text, allowed_mentions=NO_PINGS)
-            else:
-                await self._status.edit(content=text, allowed_mentions=NO_PINGS)
-        except discord.NotFound:
-            self._status = None  # deleted by someone: the next status starts a new message
+        text = f"{self._label}: {text}" if self._label else text
+        async with self._status_lock:
+            try:
+                if self._status is None:
+                    self._status = await self._channel.send(text, allowed_mentions=NO_PINGS)
+                else:
+                    await self._status.edit(content=text, allowed_mentions=NO_PINGS)
+            except discord.NotFound:
+                self._status = None  # deleted by someone: the next status starts a new message
 
     async def post(self, content: str, *, files=(), view=None) -> PostedMessage:
         message = await self._channel.send(
@@ -61,10 +67,11 @@ class ChannelTarget:
         await self._clear_status()
 
     async def _clear_status(self) -> None:
-        if self._status is not None:
-            with contextlib.suppress(discord.HTTPException):
-                await self._status.delete()
-            self._status = None
+        async with self._status_lock:
+            if self._status is not None:
+                with contextlib.suppress(discord.HTTPException):
+                    await self._status.delete()
+                self._status = None
 
 
 class InteractionTarget:
@@ -87,7 +94,9 @@ class InteractionTarget:
 
     def _channel(self) -> ChannelTarget:
         if self._fallback is None:
-            self._fallback = ChannelTarget(self._interaction.channel, self._interaction.user.id)
+            self._fallback = ChannelTarget(
+                self._interaction.channel, self._interaction.user.id, label="Your job"
+            )
         return self._fallback
 
     async def show_status(self, text: str) -> None:
@@ -116,11 +125,16 @@ class InteractionTarget:
                 if not _token_expired(exc):
                     raise
             else:
-                await self.show_status(f"✅ Done: {message.jump_url}")
+                await self.show_status(f"✅ Done: {self._link(message)}")
                 return PostedMessage(message.channel.id, message.id)
         for file in files:
             file.reset()  # a failed attempt may have read them
         return await self._channel().post(content, files=files, view=view)
+
+    def _link(self, message: discord.Message) -> str:
+        # Follow-up messages come back without their guild, so their own jump_url says "@me".
+        guild = self._interaction.guild_id or "@me"
+        return f"https://discord.com/channels/{guild}/{message.channel.id}/{message.id}"
 
     async def notify(self, text: str) -> None:
         """Failures and cancellations go to the user alone while the token lives."""
