@@ -7,7 +7,7 @@ import logging
 import aiohttp
 import discord
 from discord import app_commands
-from discord.ext import commands
+from discord.ext import commands, tasks
 
 from bot.delivery_targets import ChannelTarget
 from bot.job_builder import Cooldowns, channel_is_nsfw
@@ -103,6 +103,18 @@ class LcmBot(commands.Bot):
         if self.settings.discord_global_sync:
             await self.tree.sync()
         await self.recover_jobs()
+        self._prune_history.start()
+
+    @tasks.loop(hours=24)
+    async def _prune_history(self) -> None:
+        """Retention: drop finished history older than LCM_HISTORY_DAYS, once a day."""
+        try:
+            pruned = await self.database.prune_history(self.settings.lcm_history_days)
+        except Exception:
+            log.exception("pruning old job history failed")
+            return
+        if pruned:
+            log.info("pruned %d jobs older than %d days", pruned, self.settings.lcm_history_days)
 
     async def recover_jobs(self) -> None:
         """Re-submit what the journal says was accepted but not finished, and tell its users."""
@@ -169,6 +181,7 @@ class LcmBot(commands.Bot):
         )
 
     async def close(self) -> None:
+        self._prune_history.cancel()
         await super().close()
         if self.http_session is not None:
             await self.http_session.close()
