@@ -152,8 +152,12 @@ class JobService:
     async def _post_result(
         self, job_id: int, result: GenerationResult, context: JobContext, target: Target
     ) -> None:
-        files = build_result_files(
-            result, limit_bytes=context.upload_limit, flagged=context.flagged_handling
+        # PNG/GIF encoding takes real CPU time: keep it off the event loop.
+        files = await asyncio.to_thread(
+            build_result_files,
+            result,
+            limit_bytes=context.upload_limit,
+            flagged=context.flagged_handling,
         )
         notes = []
         if files.blocked:
