@@ -70,6 +70,12 @@ def _add_generate(commands) -> None:
     gen.add_argument("--dtype", help="auto, float16, bfloat16, float32 (default: LCM_DTYPE)")
     gen.add_argument("--safety-check", action="store_true", help="report NSFW flags per image")
     gen.add_argument(
+        "--quality",
+        choices=("full", "fast"),
+        default="full",
+        help="full VAE decode, or fast (TAESD: cheaper, slightly softer)",
+    )
+    gen.add_argument(
         "--animation-format", choices=("gif", "webp"), default="gif", help="animation file type"
     )
     gen.add_argument("--out", type=Path, required=True, help="folder for the result files")
@@ -96,6 +102,12 @@ def _add_bench(commands) -> None:
     bench.add_argument("--steps", type=int, default=4, help="denoising steps per image")
     bench.add_argument(
         "--batch-images", type=int, default=16, help="most images the engine runs in one call"
+    )
+    bench.add_argument(
+        "--quality", choices=("full", "fast"), default="full", help="full VAE or TAESD decode"
+    )
+    bench.add_argument(
+        "--compile", metavar="MODE", help="torch.compile the UNet (e.g. max-autotune), warmed first"
     )
     bench.add_argument("--json", type=Path, help="also write the result as JSON here")
 
@@ -129,6 +141,8 @@ def _bench(args: argparse.Namespace) -> int:
         steps=args.steps,
         batch_images=args.batch_images,
         random_weights=args.random_weights,
+        quality=args.quality,
+        compile_mode=args.compile,
     )
     try:
         report = asyncio.run(run_bench(options))
@@ -242,6 +256,7 @@ def _generate_files(args: argparse.Namespace) -> tuple[list[Path], tuple[str, ..
         fps=args.fps,
         motion=args.motion,
         safety_check=args.safety_check,
+        quality=args.quality,
     )
     # Validate before loading any model, so a typo costs milliseconds, not a model load.
     request = validate_request(request, family, styles)

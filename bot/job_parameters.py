@@ -28,6 +28,7 @@ PRESET_KEYS = (
     "frames",
     "fps",
     "motion",
+    "quality",
 )
 
 
@@ -49,6 +50,7 @@ def builtin_defaults(family: ModelFamily) -> dict[str, Any]:
         "frames": 16,
         "fps": 8,
         "motion": None,
+        "quality": "full",
     }
 
 
@@ -95,6 +97,7 @@ def build_request(
         fps=int(values["fps"]),
         motion=values.get("motion") or None,
         safety_check=safety_check,
+        quality=str(values.get("quality") or "full"),
     )
 
 
@@ -120,6 +123,7 @@ def journal_parameters(request: GenerationRequest) -> dict[str, Any]:
         "frames": request.frames,
         "fps": request.fps,
         "motion": request.motion,
+        "quality": request.quality,
     }
 
 

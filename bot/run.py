@@ -60,7 +60,17 @@ async def serve(settings: Settings, **bot_options) -> None:
     )
 
     def load_pipelines() -> PipelineSet:
-        return PipelineSet(family, device=device, dtype=dtype, styles=styles)
+        pipelines = PipelineSet(
+            family,
+            device=device,
+            dtype=dtype,
+            styles=styles,
+            compile_mode=settings.lcm_compile or None,
+        )
+        if settings.lcm_compile and settings.lcm_warmup:
+            # Compiling happens here, before the bot connects, not on the first user's job.
+            log.info("warmed up compiled batch sizes in %.0f s", pipelines.warm_up())
+        return pipelines
 
     log.info("loading %s on %s (%s)…", family.name, device, dtype)
     engine = Engine(load_pipelines, family=family, styles=styles, config=config)

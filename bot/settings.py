@@ -29,6 +29,12 @@ class Settings(BaseSettings):
     database_url: str = Field(
         default="sqlite+aiosqlite:///./data/lcm-bot.sqlite3", description="SQLAlchemy URL"
     )
+    lcm_compile: str = Field(
+        default="", description="torch.compile mode for the UNets (e.g. max-autotune); empty: off"
+    )
+    lcm_warmup: bool = Field(
+        default=True, description="with LCM_COMPILE, compile every batch size before serving"
+    )
     lcm_batch_images: int = Field(default=8, ge=1, le=64, description="most images per GPU call")
     lcm_queue_per_user: int = Field(default=5, ge=1, description="waiting jobs per user")
     lcm_queue_total: int = Field(default=200, ge=1, description="waiting jobs in all")

@@ -44,6 +44,8 @@ class BenchOptions:
     batch_images: int = 16
     random_weights: bool = False
     seed: int = 0
+    quality: str = "full"
+    compile_mode: str | None = None
 
 
 @dataclass
@@ -66,6 +68,7 @@ class BenchReport:
     batch_sizes: dict[int, int]
     redecodes: int
     machine: dict = field(default_factory=dict)
+    compile_warm_up_s: float = 0.0
 
     def lines(self) -> list[str]:
         out = [
@@ -114,6 +117,7 @@ def _mix(options: BenchOptions, size: int) -> list[JobSpec]:
                 height=size,
                 steps=options.steps,
                 seed=1000 + n,
+                quality=options.quality,
             )
             jobs.append(JobSpec(f"job-{n}", user_id=user, guild_id=1, request=request))
     random.Random(options.seed).shuffle(jobs)  # a burst arrives interleaved, not user by user
@@ -121,8 +125,22 @@ def _mix(options: BenchOptions, size: int) -> list[JobSpec]:
 
 
 def _baseline(pipes: PipelineSet, jobs: list[JobSpec], guidance: float) -> list[float]:
-    """The guide's way: one ``pipe(...)`` per request, in arrival order. Returns latencies (s)."""
+    """The guide's way: one ``pipe(...)`` per request, in arrival order. Returns latencies (s).
+
+    For the fast tier the pipeline gets TAESD as its VAE, as diffusers documents, so both paths
+    decode the same way.
+    """
     pipe = pipes.pipeline(Mode.TXT2IMG)
+    full_vae = pipe.vae
+    if jobs and jobs[0].request.quality == "fast":
+        pipe.vae = pipes.fast_decoder()
+    try:
+        return _timed_calls(pipe, pipes, jobs, guidance)
+    finally:
+        pipe.vae = full_vae
+
+
+def _timed_calls(pipe, pipes: PipelineSet, jobs: list[JobSpec], guidance: float) -> list[float]:
     started, latencies = time.perf_counter(), []
     for job in jobs:
         request = job.request
@@ -156,7 +174,8 @@ async def run_bench(options: BenchOptions) -> BenchReport:
     device = resolve_device(options.device)
     dtype = resolve_dtype(options.dtype, device)
     size = options.size or family.default_size
-    pipes = PipelineSet(family, device=device, dtype=dtype)
+    pipes = PipelineSet(family, device=device, dtype=dtype, compile_mode=options.compile_mode)
+    warm_up_s = pipes.warm_up(sizes=(size,)) if options.compile_mode else 0.0
     jobs = _mix(options, size)
     config = EngineConfig(
         batch_budget=options.batch_images * size * size,
@@ -204,6 +223,7 @@ async def run_bench(options: BenchOptions) -> BenchReport:
         batch_sizes=batch_sizes,
         redecodes=after.redecodes - before.redecodes,
         machine=_machine(device, dtype, options),
+        compile_warm_up_s=round(warm_up_s, 1),
     )
 
 
@@ -235,6 +255,8 @@ def _machine(device: torch.device, dtype: torch.dtype, options: BenchOptions) ->
         "batch_images": options.batch_images,
         "jobs_per_user": options.jobs_per_user,
         "date": time.strftime("%Y-%m-%d"),
+        "quality": options.quality,
+        "compile_mode": options.compile_mode,
     }
 
 

@@ -23,20 +23,22 @@ class DecodedBatch:
     still_bad: list[bool]  # items that were NaN or black even in float32
 
 
-def decode_batch(pipe, latents: torch.Tensor, *, video: bool) -> DecodedBatch:
-    """Decode ``latents`` with ``pipe``'s VAE; items that come out NaN or black are decoded again
-    in float32, once. A half-precision VAE overflowing is the usual cause (SD/SDXL VAEs in fp16).
+def decode_batch(pipe, latents: torch.Tensor, *, video: bool, taesd=None) -> DecodedBatch:
+    """Decode ``latents`` with ``pipe``'s VAE, or with ``taesd`` (the fast tier) when given.
+
+    Items that come out NaN or black are decoded again in float32, once: a half-precision VAE
+    overflowing is the usual cause (SD/SDXL VAEs in fp16).
     """
-    vae = pipe.vae
+    decoder = taesd if taesd is not None else pipe.vae
     # SDXL's VAE is marked force_upcast: its fp16 decode overflows, so the pipelines upcast it.
-    upcast = vae.dtype == torch.float16 and getattr(vae.config, "force_upcast", False)
-    decoded = _decode(pipe, latents, video=video, float32=upcast)
+    upcast = decoder.dtype == torch.float16 and getattr(decoder.config, "force_upcast", False)
+    decoded = _decode(pipe, decoder, latents, video=video, float32=upcast)
     bad = _bad_items(decoded)
     redecoded = [False] * len(bad)
     if any(bad) and not upcast:
         indices = [i for i, is_bad in enumerate(bad) if is_bad]
         log.warning("NaN or black output for batch items %s: decoding again in float32", indices)
-        again = _decode(pipe, latents[indices], video=video, float32=True)
+        again = _decode(pipe, decoder, latents[indices], video=video, float32=True)
         for slot, i in enumerate(indices):
             decoded[i] = again[slot]
             redecoded[i] = True
@@ -44,19 +46,32 @@ def decode_batch(pipe, latents: torch.Tensor, *, video: bool) -> DecodedBatch:
     return DecodedBatch(_postprocess(pipe, decoded, video=video), redecoded, bad)
 
 
-def _decode(pipe, latents: torch.Tensor, *, video: bool, float32: bool) -> torch.Tensor:
-    vae = pipe.vae
-    original = vae.dtype
+def _decode(pipe, decoder, latents: torch.Tensor, *, video: bool, float32: bool) -> torch.Tensor:
+    original = decoder.dtype
     if float32 and original != torch.float32:
-        vae.to(torch.float32)
+        decoder.to(torch.float32)
     try:
-        latents = latents.to(vae.dtype)
+        latents = latents.to(decoder.dtype)
         if video:
-            return pipe.decode_latents(latents).float()
-        return vae.decode(_unscale(vae, latents), return_dict=False)[0].float()
+            return _decode_video(decoder, latents)
+        return decoder.decode(_unscale(decoder, latents), return_dict=False)[0].float()
     finally:
-        if vae.dtype != original:
-            vae.to(original)
+        if decoder.dtype != original:
+            decoder.to(original)
+
+
+def _decode_video(decoder, latents: torch.Tensor) -> torch.Tensor:
+    """(batch, channels, frames, h, w) latents → (batch, 3, frames, H, W), as AnimateDiff does."""
+    batch, channels, frames, height, width = latents.shape
+    flat = latents.permute(0, 2, 1, 3, 4).reshape(batch * frames, channels, height, width)
+    pictures = torch.cat(
+        [
+            decoder.decode(_unscale(decoder, chunk), return_dict=False)[0]
+            for chunk in flat.split(16)  # bounded memory for long clips
+        ]
+    )
+    pictures = pictures.reshape(batch, frames, *pictures.shape[1:]).permute(0, 2, 1, 3, 4)
+    return pictures.float()
 
 
 def _unscale(vae, latents: torch.Tensor) -> torch.Tensor:

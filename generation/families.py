@@ -61,6 +61,7 @@ class ModelFamily:
     motion_adapter: str | None = None
     motion_loras: Mapping[str, LoraSource] = field(default_factory=lambda: MappingProxyType({}))
     safety_checker: str = "CompVis/stable-diffusion-safety-checker"
+    taesd: str | None = None  # a tiny VAE decoder for the "fast" quality tier and previews
     default_size: int = 512
     min_side: int = 256
     max_side: int = 1024
@@ -104,6 +105,7 @@ OVERRIDABLE = (
     "t2i_adapter_canny",
     "motion_adapter",
     "safety_checker",
+    "taesd",
 )
 
 _SD15_MOTION = _motion_loras(
@@ -130,6 +132,7 @@ HUB_FAMILIES: Mapping[str, ModelFamily] = MappingProxyType(
             t2i_adapter_canny="TencentARC/t2iadapter_canny_sd15v2",
             motion_adapter="guoyww/animatediff-motion-adapter-v1-5-2",
             motion_loras=_SD15_MOTION,
+            taesd="madebyollin/taesd",
         ),
         "sdxl": ModelFamily(
             name="sdxl",
@@ -139,6 +142,7 @@ HUB_FAMILIES: Mapping[str, ModelFamily] = MappingProxyType(
             lcm_lora=LoraSource("latent-consistency/lcm-lora-sdxl"),
             controlnet_canny="diffusers/controlnet-canny-sdxl-1.0",
             t2i_adapter_canny="TencentARC/t2i-adapter-canny-sdxl-1.0",
+            taesd="madebyollin/taesdxl",
             default_size=1024,
             min_side=512,
             max_side=1536,
@@ -150,6 +154,7 @@ HUB_FAMILIES: Mapping[str, ModelFamily] = MappingProxyType(
             description="Segmind SSD-1B (distilled SDXL) with its LCM-LoRA (1024²)",
             base="segmind/SSD-1B",
             lcm_lora=LoraSource("latent-consistency/lcm-lora-ssd-1b"),
+            taesd="madebyollin/taesdxl",
             default_size=1024,
             min_side=512,
             max_side=1536,
@@ -165,6 +170,7 @@ HUB_FAMILIES: Mapping[str, ModelFamily] = MappingProxyType(
             t2i_adapter_canny="TencentARC/t2iadapter_canny_sd15v2",
             motion_adapter="guoyww/animatediff-motion-adapter-v1-5-2",
             motion_loras=_SD15_MOTION,
+            taesd="madebyollin/taesd",
             default_guidance=8.0,
             max_guidance=15.0,
         ),
@@ -190,6 +196,7 @@ def _tiny_family(name: str, root: Path) -> ModelFamily:
                 {"zoom-in": LoraSource(str(root / "motion-lora-zoom-in"))}
             ),
             safety_checker=str(root / "safety-checker"),
+            taesd=str(root / "taesd"),
             **_TINY_LIMITS,
         )
     return ModelFamily(
@@ -201,6 +208,7 @@ def _tiny_family(name: str, root: Path) -> ModelFamily:
         controlnet_canny=str(root / "controlnet-canny"),
         t2i_adapter_canny=str(root / "t2i-adapter-canny"),
         safety_checker=str(root / "safety-checker"),
+        taesd=str(root / "taesd"),
         **_TINY_LIMITS,
     )
 

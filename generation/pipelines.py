@@ -87,8 +87,14 @@ class PipelineSet:
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
         styles: StyleLibrary | None = None,
+        compile_mode: str | None = None,
+        compile_backend: str = "inductor",
     ) -> None:
+        """``compile_mode`` (e.g. "max-autotune") compiles the UNets with torch.compile; batches are
+        then padded to a few fixed sizes (``BATCH_BUCKETS``) so each size compiles once."""
         self.family = family
+        self.compile_mode = compile_mode
+        self.compile_backend = compile_backend
         self.device = torch.device(device)
         self.dtype = dtype
         self._classes = _ARCHITECTURE_CLASSES[family.architecture]
@@ -97,9 +103,12 @@ class PipelineSet:
         self.unavailable_styles: dict[str, str] = {}
         self._pipes: dict[Mode, Any] = {}
         self._safety = None
+        self._taesd = None
         started = time.perf_counter()
         self._base = self._load_base()
         self._pipes[Mode.TXT2IMG] = self._base
+        if compile_mode:
+            self.compile()
         log.info(
             "loaded family %s on %s (%s) in %.1f s",
             family.name,
@@ -205,6 +214,8 @@ class PipelineSet:
         else:  # pragma: no cover - Mode is closed
             raise AssertionError(mode)
         self._prepare(pipe)
+        if self.compile_mode:
+            _compile_unet(pipe.unet, self.compile_mode, self.compile_backend)
         return pipe
 
     def _load_model(self, cls, source: str, subfolder: str | None = None):
@@ -261,15 +272,64 @@ class PipelineSet:
         self._activate_adapters(pipe, requests[0])
         started = time.perf_counter()
         kwargs, control_images = self._call_arguments(pipe, requests)
+        padding = self._pad_to_bucket(kwargs) if self.compile_mode else 0
         kwargs.update(_progress_arguments(pipe, on_step, requests[0].denoising_steps))
         with torch.inference_mode():
             # The pipeline stops at latents; decoding here lets a NaN or black decode be retried
             # in float32 instead of being posted.
             output = pipe(**kwargs, output_type="latent")
             animate = mode is Mode.ANIMATE
-            decoded = decode_batch(pipe, output.frames if animate else output.images, video=animate)
+            taesd = self.fast_decoder() if requests[0].quality == "fast" else None
+            latents = output.frames if animate else output.images
+            if padding:
+                latents = latents[: len(latents) - padding]
+            decoded = decode_batch(pipe, latents, video=animate, taesd=taesd)
         seconds = time.perf_counter() - started
         return self._split(decoded, requests, control_images, seconds)
+
+    def _pad_to_bucket(self, kwargs: dict[str, Any]) -> int:
+        """Repeat the last image's inputs up to the next bucket size; returns how many were added.
+
+        A compiled UNet specialises on the batch size: a handful of sizes keeps recompiles (and
+        warm-up) bounded. The padded images are dropped before decoding.
+        """
+        count = len(kwargs["prompt"])
+        target = batch_bucket(count)
+        extra = target - count
+        if extra:
+            for key in ("prompt", "negative_prompt", "image", "mask_image"):
+                if isinstance(kwargs.get(key), list):
+                    kwargs[key] = kwargs[key] + [kwargs[key][-1]] * extra
+            last_seed = kwargs["generator"][-1].initial_seed()
+            kwargs["generator"] = kwargs["generator"] + [
+                torch.Generator(kwargs["generator"][-1].device).manual_seed(last_seed)
+                for _ in range(extra)
+            ]
+        return extra
+
+    def compile(self) -> None:
+        """Compile every UNet built so far (and later ones as they are built)."""
+        for pipe in self._pipes.values():
+            _compile_unet(pipe.unet, self.compile_mode, self.compile_backend)
+
+    def warm_up(self, *, sizes: Sequence[int] | None = None, buckets=None) -> float:
+        """Run one tiny job per batch bucket and size, so the first user never pays a compile."""
+        started = time.perf_counter()
+        sizes = sizes or (self.family.default_size,)
+        for size in sizes:
+            for bucket in buckets or BATCH_BUCKETS:
+                warm = GenerationRequest(
+                    mode=Mode.TXT2IMG,
+                    prompt="warm-up",
+                    width=size,
+                    height=size,
+                    steps=1,
+                    guidance=self.family.default_guidance,
+                    seed=0,
+                    count=bucket,
+                )
+                self.run([warm])
+        return time.perf_counter() - started
 
     def _activate_adapters(self, pipe, request: GenerationRequest) -> None:
         """Switch the loaded adapters to this batch's set and weights (a few ms, no reload)."""
@@ -433,6 +493,14 @@ class PipelineSet:
 
     # ------------------------------------------------------------------ safety
 
+    def fast_decoder(self):
+        """The family's TAESD, loaded on first use (the "fast" quality tier)."""
+        from diffusers import AutoencoderTiny
+
+        if self._taesd is None:
+            self._taesd = self._load_model(AutoencoderTiny, self.family.taesd)
+        return self._taesd
+
     def safety_checker(self):
         """The family's safety checker, loaded on first use."""
         from generation.safety import SafetyChecker
@@ -454,6 +522,22 @@ class PipelineSet:
             flags.append(any(flat[cursor : cursor + len(item)]))
             cursor += len(item)
         return flags
+
+
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32)
+
+
+def batch_bucket(count: int) -> int:
+    """The smallest bucket that holds ``count`` images (or ``count`` itself past the largest)."""
+    return next((bucket for bucket in BATCH_BUCKETS if bucket >= count), count)
+
+
+def _compile_unet(unet, mode: str, backend: str) -> None:
+    # In place (nn.Module.compile), so the pipelines sharing this UNet and peft's adapter
+    # switching keep seeing the same module object.
+    if not getattr(unet, "_lcm_compiled", False):
+        unet.compile(mode=None if backend != "inductor" else mode, backend=backend)
+        unet._lcm_compiled = True
 
 
 def _switch_adapters(holder, names: list[str], weights: list[float]) -> None:

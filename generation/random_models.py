@@ -20,7 +20,7 @@ from generation.tiny_models import (
     seeded,
 )
 
-RANDOM_BUILD_VERSION = 1
+RANDOM_BUILD_VERSION = 2
 LCM_LORA_RANK = 64  # the rank of latent-consistency/lcm-lora-sdv1-5 and -sdxl
 
 _CLIP_L = dict(
@@ -103,6 +103,7 @@ def random_weight_family(name: str) -> ModelFamily:
         t2i_adapter_canny=None,
         motion_adapter=None,
         motion_loras={},
+        taesd=str(root / "taesd"),
     )
 
 
@@ -150,6 +151,11 @@ def _build_sdxl(directory: Path) -> None:
 
 
 def _save(pipe, directory: Path) -> None:
+    from diffusers import AutoencoderTiny
+
+    AutoencoderTiny().to(torch.float16).save_pretrained(  # TAESD's real shape
+        str(directory / "taesd"), safe_serialization=True
+    )
     save_random_lora(directory / "lcm-lora", unet=pipe.unet, seed=300, rank=LCM_LORA_RANK)
     pipe.to(torch.float16)  # half the disk; loading upcasts on CPUs
     pipe.save_pretrained(str(directory / "base"), safe_serialization=True)

@@ -23,7 +23,7 @@ from generation.clip_tokenizer import write_clip_tokenizer_files
 from generation.families import TINY_FAMILIES
 
 # Bump when a config or the seeding changes, so stale caches are rebuilt instead of reused.
-TINY_BUILD_VERSION = 4
+TINY_BUILD_VERSION = 5
 _SEED = 20231109  # the LCM-LoRA paper's date; any constant works
 _LORA_RANK = 4
 # Module names a LoRA (LCM or style) targets in a UNet; conv_in is left out so the same LoRA fits
@@ -213,6 +213,20 @@ def save_random_lora(
     return out_dir / "pytorch_lora_weights.safetensors"
 
 
+def _taesd(directory: Path, seed: int) -> None:
+    """A tiny random TAESD: the same 8× decoder shape as madebyollin/taesd, 8 channels wide."""
+    from diffusers import AutoencoderTiny
+
+    seeded(seed)
+    AutoencoderTiny(
+        encoder_block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8),
+        num_encoder_blocks=(1, 1, 1, 1),
+        num_decoder_blocks=(1, 1, 1, 1),
+        latent_channels=4,
+    ).save_pretrained(str(directory), safe_serialization=True)
+
+
 def _safety_checker(directory: Path) -> None:
     from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
     from transformers import CLIPConfig, CLIPImageProcessor
@@ -335,6 +349,7 @@ def build_tiny(directory: Path) -> None:
         str(directory / "motion-lora-zoom-in"), unet_lora_layers=unet_state
     )
     _safety_checker(directory / "safety-checker")
+    _taesd(directory / "taesd", seed=7)
 
 
 # --------------------------------------------------------------------------- tiny-xl (SDXL-shaped)
@@ -409,6 +424,7 @@ def build_tiny_xl(directory: Path) -> None:
     )
     adapter.save_pretrained(str(directory / "t2i-adapter-canny"), safe_serialization=True)
     _safety_checker(directory / "safety-checker")
+    _taesd(directory / "taesd", seed=27)
 
 
 _BUILDERS: dict[str, Callable[[Path], None]] = {"tiny": build_tiny, "tiny-xl": build_tiny_xl}

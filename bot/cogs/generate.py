@@ -45,6 +45,7 @@ HELP = {
     "frames": "Frames in the animation, 8–24",
     "motion": "Camera motion (zoom, pan, tilt, roll)",
     "fps": "Frames per second of the GIF, 1–30",
+    "quality": "full (best) or fast (a lighter decoder: quicker, slightly softer)",
 }
 
 
@@ -83,6 +84,7 @@ class GenerateCog(commands.Cog):
                 "seed",
                 "count",
                 "negative",
+                "quality",
             )
         }
     )
@@ -99,6 +101,7 @@ class GenerateCog(commands.Cog):
         seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
         count: app_commands.Range[int, 1, 4] | None = None,
         negative: app_commands.Range[str, 1, 1000] | None = None,
+        quality: Literal["full", "fast"] | None = None,
     ) -> None:
         options = _options(
             style=style,
@@ -108,6 +111,7 @@ class GenerateCog(commands.Cog):
             seed=seed,
             count=count,
             negative_prompt=negative,
+            quality=quality,
         )
         await self.run(interaction, CommandInput(Mode.TXT2IMG, prompt, options, preset))
 

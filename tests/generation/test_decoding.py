@@ -59,3 +59,31 @@ def test_output_still_bad_in_float32_is_reported_not_hidden(half_precision_pipel
         handle.remove()
     assert result.redecoded is True
     assert any("NaN or black" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize("mode", [Mode.TXT2IMG, Mode.ANIMATE], ids=str)
+def test_the_fast_tier_decodes_with_taesd(tiny_pipelines, mode):
+    full = run(tiny_pipelines, make_request(tiny_pipelines, mode, count=2))
+    fast = run(tiny_pipelines, make_request(tiny_pipelines, mode, count=2, quality="fast"))
+    decoder = tiny_pipelines.fast_decoder()
+    assert type(decoder).__name__ == "AutoencoderTiny"
+
+    def pictures(result):
+        return list(result.images) or [f for frames in result.animations for f in frames]
+
+    assert [p.size for p in pictures(fast)] == [p.size for p in pictures(full)]
+    assert all(
+        pixels(a).tolist() != pixels(b).tolist()
+        for a, b in zip(pictures(fast), pictures(full), strict=True)
+    )
+    again = run(tiny_pipelines, make_request(tiny_pipelines, mode, count=2, quality="fast"))
+    assert all(
+        pixels(a).tolist() == pixels(b).tolist()
+        for a, b in zip(pictures(fast), pictures(again), strict=True)
+    )
+
+
+def test_fast_and_full_quality_never_share_a_batch(tiny_pipelines):
+    full = make_request(tiny_pipelines, Mode.TXT2IMG)
+    fast = make_request(tiny_pipelines, Mode.TXT2IMG, quality="fast")
+    assert full.batch_key() != fast.batch_key()

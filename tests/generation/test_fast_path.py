@@ -1,0 +1,54 @@
+"""The fast path on the CPU: batch buckets, the torch.compile path (tiny, a cheap backend)."""
+
+from __future__ import annotations
+
+import pytest
+
+from generation.families import Mode
+from generation.pipelines import BATCH_BUCKETS, PipelineSet, batch_bucket
+from tests.generation.helpers import make_request, max_diff, run
+
+
+@pytest.mark.parametrize(("count", "bucket"), [(1, 1), (2, 2), (3, 4), (5, 8), (9, 16), (40, 40)])
+def test_batches_round_up_to_a_few_sizes(count, bucket):
+    assert batch_bucket(count) == bucket
+    assert BATCH_BUCKETS == (1, 2, 4, 8, 16, 32)
+
+
+@pytest.fixture(scope="module")
+def compiled_pipelines(tiny_family, tiny_styles):
+    # aot_eager runs the whole torch.compile path (Dynamo tracing, AOT autograd) without
+    # generating kernels, which takes minutes on a 2-core CPU; GPUs use inductor.
+    return PipelineSet(
+        tiny_family, styles=tiny_styles, compile_mode="max-autotune", compile_backend="aot_eager"
+    )
+
+
+def test_compiled_batches_are_padded_to_a_bucket_and_still_equal_single_runs(
+    compiled_pipelines, tiny_pipelines
+):
+    unet = compiled_pipelines.pipeline(Mode.TXT2IMG).unet
+    assert getattr(unet, "_lcm_compiled", False)
+    seen = []
+    handle = unet.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape[0]))
+    try:
+        three = make_request(compiled_pipelines, Mode.TXT2IMG, seed=21, count=3)
+        result = run(compiled_pipelines, three)
+    finally:
+        handle.remove()
+    assert set(seen) == {4}, "three images ran as a batch of four"
+    assert len(result.images) == 3 and result.seeds == (21, 22, 23)
+    for seed, image in zip(result.seeds, result.images, strict=True):
+        plain = run(tiny_pipelines, make_request(tiny_pipelines, Mode.TXT2IMG, seed=seed))
+        assert max_diff(image, plain.images[0]) <= 1
+
+
+def test_modes_built_later_are_compiled_too(compiled_pipelines, photo):
+    request = make_request(compiled_pipelines, Mode.IMG2IMG, photo=photo, count=3)
+    assert len(run(compiled_pipelines, request).images) == 3
+    assert getattr(compiled_pipelines.pipeline(Mode.IMG2IMG).unet, "_lcm_compiled", False)
+
+
+def test_warm_up_runs_every_bucket(compiled_pipelines):
+    seconds = compiled_pipelines.warm_up(buckets=(1, 2))
+    assert seconds > 0
