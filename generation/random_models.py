@@ -6,6 +6,7 @@ offline cache in the hub's layout (base pipeline + LCM-LoRA) and loaded by the o
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from generation.tiny_models import (
     seeded,
 )
 
-RANDOM_BUILD_VERSION = 2
+RANDOM_BUILD_VERSION = 3
 LCM_LORA_RANK = 64  # the rank of latent-consistency/lcm-lora-sdv1-5 and -sdxl
 
 _CLIP_L = dict(
@@ -87,24 +88,103 @@ _SDXL_UNET = dict(
 RANDOM_FAMILIES = ("sd15", "sdxl")
 
 
-def random_weight_family(name: str) -> ModelFamily:
-    """``name`` (sd15 or sdxl) at full size with random weights: txt2img, img2img and inpaint."""
+def random_weight_family(name: str, *, companions: bool = False) -> ModelFamily:
+    """``name`` (sd15 or sdxl) at full size with random weights.
+
+    Without ``companions``: txt2img, img2img and inpaint (base UNet). With them: also the
+    inpainting UNet (sd15), ControlNet and T2I-Adapter canny, and AnimateDiff (sd15), each at its
+    released architecture, so every mode can be timed and measured on a GPU.
+    """
     if name not in RANDOM_FAMILIES:
         raise ValueError(f"random weights exist for {', '.join(RANDOM_FAMILIES)}, not {name!r}")
-    root = build_once(f"{name}-random-v{RANDOM_BUILD_VERSION}", _BUILDERS[name])
+    with _build_device():
+        root = build_once(f"{name}-random-v{RANDOM_BUILD_VERSION}", _BUILDERS[name])
+        extra = None
+        if companions:
+            extra = build_once(
+                f"{name}-random-companions-v{RANDOM_BUILD_VERSION}", _COMPANIONS[name]
+            )
     family = HUB_FAMILIES[name]
     return replace(
         family,
         description=family.description + " — random weights",
         base=str(root / "base"),
         lcm_lora=replace(family.lcm_lora, source=str(root / "lcm-lora")),
-        inpaint_unet=None,
-        controlnet_canny=None,
-        t2i_adapter_canny=None,
-        motion_adapter=None,
+        inpaint_unet=str(extra / "inpaint") if extra and name == "sd15" else None,
+        controlnet_canny=str(extra / "controlnet-canny") if extra else None,
+        t2i_adapter_canny=str(extra / "t2i-adapter-canny") if extra else None,
+        motion_adapter=str(extra / "motion-adapter") if extra and name == "sd15" else None,
         motion_loras={},
         taesd=str(root / "taesd"),
     )
+
+
+def _build_device():
+    """Random init of a billion parameters is minutes on a CPU and seconds on a GPU."""
+    return torch.device("cuda") if torch.cuda.is_available() else contextlib.nullcontext()
+
+
+def _sd15_companions(directory: Path) -> None:
+    from diffusers import ControlNetModel, MotionAdapter, T2IAdapter, UNet2DConditionModel
+
+    seeded(110)
+    inpaint = UNet2DConditionModel(**{**_SD15_UNET, "in_channels": 9})
+    _save_model(inpaint, directory / "inpaint" / "unet")
+    _save_model(
+        ControlNetModel.from_unet(inpaint, load_weights_from_unet=False),
+        directory / "controlnet-canny",
+    )
+    del inpaint
+    _save_model(
+        T2IAdapter(
+            in_channels=1,
+            channels=[320, 640, 1280, 1280],
+            num_res_blocks=2,
+            downscale_factor=8,
+            adapter_type="full_adapter",
+        ),
+        directory / "t2i-adapter-canny",
+    )
+    # guoyww/animatediff-motion-adapter-v1-5-2: a motion module after every resnet, and one in
+    # the middle block.
+    _save_model(
+        MotionAdapter(
+            block_out_channels=(320, 640, 1280, 1280),
+            motion_layers_per_block=2,
+            motion_mid_block_layers_per_block=1,
+            motion_num_attention_heads=8,
+            motion_norm_num_groups=32,
+            motion_max_seq_length=32,
+            use_motion_mid_block=True,
+        ),
+        directory / "motion-adapter",
+    )
+
+
+def _sdxl_companions(directory: Path) -> None:
+    from diffusers import ControlNetModel, T2IAdapter, UNet2DConditionModel
+
+    seeded(210)
+    unet = UNet2DConditionModel(**_SDXL_UNET)
+    _save_model(
+        ControlNetModel.from_unet(unet, load_weights_from_unet=False),
+        directory / "controlnet-canny",
+    )
+    del unet
+    _save_model(
+        T2IAdapter(
+            in_channels=1,
+            channels=[320, 640, 1280, 1280],
+            num_res_blocks=2,
+            downscale_factor=16,
+            adapter_type="full_adapter_xl",
+        ),
+        directory / "t2i-adapter-canny",
+    )
+
+
+def _save_model(model, directory: Path) -> None:
+    model.to(torch.float16).save_pretrained(str(directory), safe_serialization=True)
 
 
 def _build_sd15(directory: Path) -> None:
@@ -162,3 +242,4 @@ def _save(pipe, directory: Path) -> None:
 
 
 _BUILDERS = {"sd15": _build_sd15, "sdxl": _build_sdxl}
+_COMPANIONS = {"sd15": _sd15_companions, "sdxl": _sdxl_companions}
