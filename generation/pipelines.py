@@ -89,10 +89,16 @@ class PipelineSet:
         styles: StyleLibrary | None = None,
         compile_mode: str | None = None,
         compile_backend: str = "inductor",
+        fuse_lcm_lora: bool | None = None,
     ) -> None:
         """``compile_mode`` (e.g. "max-autotune") compiles the UNets with torch.compile; batches are
         then padded to a few fixed sizes (``BATCH_BUCKETS``) so each size compiles once."""
         self.family = family
+        # The LCM-LoRA is always on at weight 1, so merging it into the UNet weights is exact and
+        # saves its ~19 % extra UNet time. Default: on GPUs, where that time matters.
+        if fuse_lcm_lora is None:
+            fuse_lcm_lora = torch.device(device).type == "cuda"
+        self.fuse_lcm_lora = fuse_lcm_lora and family.lcm_lora is not None
         self.compile_mode = compile_mode
         self.compile_backend = compile_backend
         self.device = torch.device(device)
@@ -135,6 +141,10 @@ class PipelineSet:
         pipe.to(self.device)
         if self.family.lcm_lora is not None:
             self._load_pipe_lora(pipe, self.family.lcm_lora, LCM_ADAPTER)
+            if self.fuse_lcm_lora:
+                # Fuse before the styles load: unloading drops every adapter but keeps the merge.
+                pipe.fuse_lora(components=["unet"], adapter_names=[LCM_ADAPTER], lora_scale=1.0)
+                pipe.unload_lora_weights()
         for style in self._styles:
             try:
                 self._load_pipe_lora(
@@ -170,6 +180,9 @@ class PipelineSet:
     def _load_shared_adapters(self, unet) -> None:
         if self.family.lcm_lora is not None:
             self._load_unet_lora(unet, self.family.lcm_lora, LCM_ADAPTER)
+            if self.fuse_lcm_lora:
+                unet.fuse_lora(adapter_names=[LCM_ADAPTER], lora_scale=1.0)
+                unet.unload_lora()
         for style in self._loaded_styles():
             self._load_unet_lora(
                 unet, LoraSource(style.source, style.weight_name), style.adapter_name
@@ -334,7 +347,7 @@ class PipelineSet:
     def _activate_adapters(self, pipe, request: GenerationRequest) -> None:
         """Switch the loaded adapters to this batch's set and weights (a few ms, no reload)."""
         names, weights = [], []
-        if self.family.lcm_lora is not None:
+        if self.family.lcm_lora is not None and not self.fuse_lcm_lora:
             names.append(LCM_ADAPTER)
             weights.append(1.0)
         for choice in request.styles:

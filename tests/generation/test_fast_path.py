@@ -52,3 +52,32 @@ def test_modes_built_later_are_compiled_too(compiled_pipelines, photo):
 def test_warm_up_runs_every_bucket(compiled_pipelines):
     seconds = compiled_pipelines.warm_up(buckets=(1, 2))
     assert seconds > 0
+
+
+@pytest.fixture(scope="module")
+def fused_pipelines(tiny_family, tiny_styles):
+    return PipelineSet(tiny_family, styles=tiny_styles, fuse_lcm_lora=True)
+
+
+@pytest.mark.parametrize("mode", [Mode.TXT2IMG, Mode.INPAINT, Mode.ANIMATE], ids=str)
+def test_a_fused_lcm_lora_gives_the_unfused_images(
+    fused_pipelines, tiny_pipelines, mode, photo, centre_mask
+):
+    from generation.styles import StyleChoice
+
+    assert tiny_pipelines.fuse_lcm_lora is False, "CPUs keep the adapter unfused by default"
+    for styles in ((), (StyleChoice("neon", 0.9),)):
+        fused = run(
+            fused_pipelines,
+            make_request(fused_pipelines, mode, photo=photo, mask=centre_mask, styles=styles),
+        )
+        plain = run(
+            tiny_pipelines,
+            make_request(tiny_pipelines, mode, photo=photo, mask=centre_mask, styles=styles),
+        )
+        fused_pictures = list(fused.images) or list(fused.animations[0])
+        plain_pictures = list(plain.images) or list(plain.animations[0])
+        for a, b in zip(fused_pictures, plain_pictures, strict=True):
+            assert max_diff(a, b) <= 2, "merging W + BA is exact up to float rounding"
+    unet = fused_pipelines.pipeline(mode).unet
+    assert "lcm" not in getattr(unet, "peft_config", {}), "the merged adapter is gone"
