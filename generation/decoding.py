@@ -94,6 +94,12 @@ def _bad_items(decoded: torch.Tensor) -> list[bool]:
 
 
 def _postprocess(pipe, decoded: torch.Tensor, *, video: bool) -> list[list[Image]]:
+    if decoded.is_cuda:
+        # One pinned, asynchronous device-to-host copy instead of a pageable one per image.
+        host = torch.empty(decoded.shape, dtype=decoded.dtype, pin_memory=True)
+        host.copy_(decoded, non_blocking=True)
+        torch.cuda.current_stream(decoded.device).synchronize()
+        decoded = host
     if video:
         return [list(frames) for frames in pipe.video_processor.postprocess_video(decoded, "pil")]
     return [[image] for image in pipe.image_processor.postprocess(decoded, output_type="pil")]

@@ -159,6 +159,28 @@ class PipelineSet:
     def _prepare(self, pipe) -> None:
         pipe.scheduler = LCMScheduler.from_config(pipe.scheduler.config)
         pipe.set_progress_bar_config(disable=True)
+        if self.device.type == "cuda":
+            # Convolutions on tensor cores want NHWC; attention already uses PyTorch's SDPA.
+            pipe.unet.to(memory_format=torch.channels_last)
+            pipe.vae.to(memory_format=torch.channels_last)
+
+    def weight_bytes(self) -> dict[str, int]:
+        """Bytes of weights held per component, for memory planning (`lcm-bot doctor`, budgets)."""
+        held: dict[str, int] = {}
+        seen: set[int] = set()
+        for mode, pipe in self._pipes.items():
+            for name, module in pipe.components.items():
+                if isinstance(module, torch.nn.Module) and id(module) not in seen:
+                    seen.add(id(module))
+                    key = name if mode is Mode.TXT2IMG else f"{mode}:{name}"
+                    held[key] = _module_bytes(module)
+        for name, module in (("taesd", self._taesd), ("safety_checker", self._safety_model())):
+            if module is not None:
+                held[name] = _module_bytes(module)
+        return held
+
+    def _safety_model(self):
+        return self._safety.model if self._safety is not None else None
 
     def _load_pipe_lora(self, pipe, lora: LoraSource, adapter_name: str) -> None:
         pipe.load_lora_weights(
@@ -535,6 +557,18 @@ class PipelineSet:
             flags.append(any(flat[cursor : cursor + len(item)]))
             cursor += len(item)
         return flags
+
+
+def _module_bytes(module: torch.nn.Module) -> int:
+    tensors = list(module.parameters()) + list(module.buffers())
+    return sum(tensor.numel() * tensor.element_size() for tensor in tensors)
+
+
+def images_that_fit(free_bytes: int, per_image_bytes: int, *, headroom: float = 0.9) -> int:
+    """How many images of a measured per-image activation cost fit in ``free_bytes``."""
+    if per_image_bytes <= 0:
+        raise ValueError("per_image_bytes must be positive")
+    return max(0, int(free_bytes * headroom) // per_image_bytes)
 
 
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32)

@@ -81,3 +81,20 @@ def test_a_fused_lcm_lora_gives_the_unfused_images(
             assert max_diff(a, b) <= 2, "merging W + BA is exact up to float rounding"
     unet = fused_pipelines.pipeline(mode).unet
     assert "lcm" not in getattr(unet, "peft_config", {}), "the merged adapter is gone"
+
+
+def test_weight_accounting_matches_the_parameters_held(tiny_pipelines):
+    from generation.pipelines import images_that_fit
+
+    tiny_pipelines.pipeline(Mode.CONTROLNET)
+    held = tiny_pipelines.weight_bytes()
+    base = tiny_pipelines.pipeline(Mode.TXT2IMG)
+    unet_bytes = sum(p.numel() * 4 for p in base.unet.parameters())
+    assert held["unet"] >= unet_bytes  # float32 parameters, plus buffers
+    assert "controlnet:controlnet" in held
+    assert not any(key.endswith(":unet") for key in held if key.startswith("controlnet")), (
+        "the shared UNet is counted once"
+    )
+    assert images_that_fit(10 * 2**30, 2**30) == 9
+    with pytest.raises(ValueError):
+        images_that_fit(1, 0)
