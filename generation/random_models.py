@@ -14,9 +14,9 @@ import torch
 
 from generation.families import HUB_FAMILIES, ModelFamily
 from generation.tiny_models import (
+    assemble_sd_pipeline,
+    assemble_sdxl_pipeline,
     build_once,
-    clip_tokenizer,
-    lcm_scheduler,
     save_random_lora,
     seeded,
 )
@@ -188,44 +188,30 @@ def _save_model(model, directory: Path) -> None:
 
 
 def _build_sd15(directory: Path) -> None:
-    from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
     seeded(100)
     unet = UNet2DConditionModel(**_SD15_UNET)
     vae = AutoencoderKL(**_VAE, sample_size=512, scaling_factor=0.18215)
     text_encoder = CLIPTextModel(CLIPTextConfig(**_CLIP_L))
-    pipe = StableDiffusionPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=clip_tokenizer(directory),
-        unet=unet,
-        scheduler=lcm_scheduler(),
-        safety_checker=None,
-        feature_extractor=None,
-        image_encoder=None,
-        requires_safety_checker=False,
-    )
+    pipe = assemble_sd_pipeline(directory, unet=unet, vae=vae, text_encoder=text_encoder)
     _save(pipe, directory)
 
 
 def _build_sdxl(directory: Path) -> None:
-    from diffusers import AutoencoderKL, StableDiffusionXLPipeline, UNet2DConditionModel
+    from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     seeded(200)
     unet = UNet2DConditionModel(**_SDXL_UNET)
     vae = AutoencoderKL(**_VAE, sample_size=1024, scaling_factor=0.13025, force_upcast=True)
-    pipe = StableDiffusionXLPipeline(
+    pipe = assemble_sdxl_pipeline(
+        directory,
+        unet=unet,
         vae=vae,
         text_encoder=CLIPTextModel(CLIPTextConfig(**_CLIP_L)),
         text_encoder_2=CLIPTextModelWithProjection(CLIPTextConfig(**_OPENCLIP_BIGG)),
-        tokenizer=clip_tokenizer(directory),
-        tokenizer_2=clip_tokenizer(directory, pad_token="!"),
-        unet=unet,
-        scheduler=lcm_scheduler(),
-        image_encoder=None,
-        feature_extractor=None,
     )
     _save(pipe, directory)
 

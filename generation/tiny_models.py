@@ -213,6 +213,40 @@ def save_random_lora(
     return out_dir / "pytorch_lora_weights.safetensors"
 
 
+def assemble_sd_pipeline(directory: Path, *, unet, vae, text_encoder):
+    """An SD1.5-shaped pipeline from parts, with the real tokenizer and the LCM scheduler."""
+    from diffusers import StableDiffusionPipeline
+
+    return StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=clip_tokenizer(directory),
+        unet=unet,
+        scheduler=lcm_scheduler(),
+        safety_checker=None,
+        feature_extractor=None,
+        image_encoder=None,
+        requires_safety_checker=False,
+    )
+
+
+def assemble_sdxl_pipeline(directory: Path, *, unet, vae, text_encoder, text_encoder_2):
+    """An SDXL-shaped pipeline from parts: two real tokenizers (the second pads with "!")."""
+    from diffusers import StableDiffusionXLPipeline
+
+    return StableDiffusionXLPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        text_encoder_2=text_encoder_2,
+        tokenizer=clip_tokenizer(directory),
+        tokenizer_2=clip_tokenizer(directory, pad_token="!"),
+        unet=unet,
+        scheduler=lcm_scheduler(),
+        image_encoder=None,
+        feature_extractor=None,
+    )
+
+
 def _taesd(directory: Path, seed: int) -> None:
     """A tiny random TAESD: the same 8× decoder shape as madebyollin/taesd, 8 channels wide."""
     from diffusers import AutoencoderTiny
@@ -280,7 +314,6 @@ def build_tiny(directory: Path) -> None:
         AnimateDiffPipeline,
         ControlNetModel,
         MotionAdapter,
-        StableDiffusionPipeline,
         T2IAdapter,
         UNetMotionModel,
     )
@@ -292,17 +325,7 @@ def build_tiny(directory: Path) -> None:
     vae = _vae()
     seeded(2)
     text_encoder = CLIPTextModel(_text_config())
-    base = StableDiffusionPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=clip_tokenizer(directory),
-        unet=unet,
-        scheduler=lcm_scheduler(),
-        safety_checker=None,
-        feature_extractor=None,
-        image_encoder=None,
-        requires_safety_checker=False,
-    )
+    base = assemble_sd_pipeline(directory, unet=unet, vae=vae, text_encoder=text_encoder)
     base.save_pretrained(str(directory / "base"), safe_serialization=True)
     save_random_lora(directory / "lcm-lora", unet=unet, seed=10)
 
@@ -372,7 +395,6 @@ def build_tiny_xl(directory: Path) -> None:
     """Write the SDXL-shaped tiny family (two text encoders, time ids) to ``directory``."""
     from diffusers import (
         ControlNetModel,
-        StableDiffusionXLPipeline,
         T2IAdapter,
         UNet2DConditionModel,
     )
@@ -392,17 +414,8 @@ def build_tiny_xl(directory: Path) -> None:
     text_encoder = CLIPTextModel(_text_config())
     seeded(23)
     text_encoder_2 = CLIPTextModelWithProjection(_text_config())
-    base = StableDiffusionXLPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        text_encoder_2=text_encoder_2,
-        tokenizer=clip_tokenizer(directory),
-        tokenizer_2=clip_tokenizer(directory, pad_token="!"),  # as SDXL's second tokenizer
-        unet=unet,
-        scheduler=lcm_scheduler(),
-        image_encoder=None,
-        feature_extractor=None,
-        force_zeros_for_empty_prompt=True,
+    base = assemble_sdxl_pipeline(
+        directory, unet=unet, vae=vae, text_encoder=text_encoder, text_encoder_2=text_encoder_2
     )
     base.save_pretrained(str(directory / "base"), safe_serialization=True)
     save_random_lora(directory / "lcm-lora", unet=unet, seed=30)
