@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # CUDA build instead; set TORCH_CONSTRAINTS yourself to override either choice.
 TORCH_CONSTRAINTS ?= $(if $(shell command -v nvidia-smi 2>/dev/null),,-c constraints/cpu.txt)
 
-.PHONY: test run lint format clean
+.PHONY: test run check-token lint format clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,16 @@ test: $(VENV)/.dev-installed
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
-run: $(VENV)/.run-installed
+run: check-token $(VENV)/.run-installed
 	$(BIN)/lcm-bot run
+
+# Say what is missing before a multi-GB install, not after; `lcm-bot run` checks it again, and
+# every other setting too.
+check-token:
+	@if [ -z "$$DISCORD_TOKEN" ] && ! grep -Eqs '^[[:space:]]*DISCORD_TOKEN[[:space:]]*=[[:space:]]*[^[:space:]#]' .env; then \
+		echo "error: DISCORD_TOKEN is not set. Create an application at https://discord.com/developers/applications, add a bot, copy its token into .env as DISCORD_TOKEN=... (cp .env.example .env first), then run make run again." >&2; \
+		exit 2; \
+	fi
 
 format: $(VENV)/.dev-installed
 	$(BIN)/ruff format .

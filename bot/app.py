@@ -13,8 +13,10 @@ from bot.delivery_targets import ChannelTarget
 from bot.job_builder import Cooldowns, channel_is_nsfw
 from bot.job_parameters import build_request
 from bot.jobs import JobContext, JobService
+from bot.logs import bind_log_context
 from bot.result_actions import ResultActions
 from bot.settings import Settings
+from bot.status_server import BotMetrics, StatusServer
 from bot.views import JobButton, result_view
 from generation.engine import Engine
 from generation.families import Mode, ModelFamily
@@ -30,6 +32,16 @@ EXTENSIONS = ("bot.cogs.generate", "bot.cogs.presets", "bot.cogs.server", "bot.c
 class LcmTree(app_commands.CommandTree):
     """One place that turns unexpected command errors into a private message and a log line."""
 
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        # Runs in the task that then runs the command: its log lines carry who and where.
+        bind_log_context(
+            user_id=interaction.user.id,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            command=interaction.command.qualified_name if interaction.command else None,
+        )
+        return True
+
     async def on_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:
@@ -40,7 +52,15 @@ class LcmTree(app_commands.CommandTree):
             interaction.user.id,
             interaction.guild_id,
             exc_info=error,
+            extra={
+                "user_id": interaction.user.id,
+                "guild_id": interaction.guild_id,
+                "channel_id": interaction.channel_id,
+                "command": command,
+            },
         )
+        if isinstance(interaction.client, LcmBot):
+            interaction.client.metrics.command_errors.labels(command).inc()
         text = "Something went wrong on my side; the operator can see the details in the log."
         if isinstance(error, app_commands.CheckFailure):
             text = str(error) or "You can't use this command here."
@@ -86,12 +106,27 @@ class LcmBot(commands.Bot):
         self.result_actions = ResultActions(self)
         self.http_session: aiohttp.ClientSession | None = None
         self.recovered = 0
+        self.gateway_connected = False  # READY or RESUMED seen, and no disconnect since
+        self.metrics = BotMetrics()
+        self.status_server: StatusServer | None = None
+        if settings.lcm_http_port:
+            self.status_server = StatusServer(self, settings.lcm_http_host, settings.lcm_http_port)
 
     @staticmethod
     def _view_for(job_id: int, animation: bool) -> discord.ui.View:
         return result_view(job_id, animation=animation)
 
     async def setup_hook(self) -> None:
+        if self.status_server is not None:
+            await self.status_server.start()
+            url = self.status_server.url
+            log.info("health and metrics: %s/healthz and %s/metrics", url, url)
+        if self.application_id is not None:
+            log.info(
+                "invite link (scopes bot + applications.commands, with the permissions it "
+                "needs): %s",
+                invite_url(self.application_id),
+            )
         self.http_session = aiohttp.ClientSession()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
@@ -173,6 +208,7 @@ class LcmBot(commands.Bot):
             return None
 
     async def on_ready(self) -> None:
+        self.gateway_connected = True
         log.info(
             "connected as %s (%s) to %d servers",
             self.user,
@@ -180,11 +216,28 @@ class LcmBot(commands.Bot):
             len(self.guilds),
         )
 
+    async def on_resumed(self) -> None:
+        self.gateway_connected = True
+        log.info("the Discord gateway connection is back (resumed)")
+
+    async def on_disconnect(self) -> None:
+        if self.gateway_connected:
+            log.warning("lost the Discord gateway connection; discord.py reconnects")
+        self.gateway_connected = False
+
+    async def on_app_command_completion(
+        self, interaction: discord.Interaction, command: app_commands.Command
+    ) -> None:
+        self.metrics.commands.labels(command.qualified_name).inc()
+
     async def close(self) -> None:
         self._prune_history.cancel()
+        self.gateway_connected = False
         await super().close()
         if self.http_session is not None:
             await self.http_session.close()
+        if self.status_server is not None:
+            await self.status_server.stop()
 
 
 def invite_url(application_id: int) -> str:

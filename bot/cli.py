@@ -1,4 +1,5 @@
-"""The `lcm-bot` command line: `run` (the bot) and `generate` (one local job, files out)."""
+"""The `lcm-bot` command line: `run` (the bot), `doctor` (check the setup), `health` (ask a running
+bot), `generate` (one local job, files out), `bench` and `db`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.settings import Settings
+from bot.logs import show_download_progress
+from bot.settings import Settings, SettingsError, load_settings
 from storage.cli import register_db_commands
 
 MODES = ("txt2img", "img2img", "inpaint", "controlnet", "t2i-adapter", "animate")
@@ -22,9 +24,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("run", help="start the Discord bot (reads settings from the environment)")
+    commands.add_parser(
+        "doctor",
+        help="check the settings, token, database, device, model files, GPU memory and styles",
+        description="Check the setup item by item and say in plain words what is wrong; "
+        "exits with status 1 if anything is.",
+    )
+    health = commands.add_parser(
+        "health",
+        help="ask a running bot's /healthz (exit 0 if healthy); Docker's HEALTHCHECK uses it",
+    )
+    health.add_argument("--url", help="the /healthz URL (default: from LCM_HTTP_HOST/PORT)")
+    health.add_argument("--timeout", type=float, default=5.0, help="seconds to wait (default 5)")
     _add_generate(commands)
     _add_bench(commands)
-    register_db_commands(commands, default_url=lambda: Settings().database_url)
+    register_db_commands(commands, default_url=lambda: load_settings().database_url)
     return parser
 
 
@@ -114,20 +128,76 @@ def _add_bench(commands) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "run":
-        return _run()
+        return _run()  # configures logging from the settings itself
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "doctor":
+        from bot.doctor import run_doctor
+
+        return run_doctor()
     if args.command == "bench":
         return _bench(args)
+    try:
+        # Every other command reads the settings: a bad one is named before any work starts.
+        settings = None if args.command == "db" and args.database_url else load_settings()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "health":
+        return _health(args, settings)
     if args.command == "db":
         return args.func(args)
-    return _generate(args)
+    settings.export_environment()
+    return _generate(args, settings)
+
+
+def _health(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+    import urllib.error
+    import urllib.request
+
+    url = args.url
+    if url is None:
+        if not settings.lcm_http_port:
+            print("error: the health endpoint is off (LCM_HTTP_PORT=0)", file=sys.stderr)
+            return 1
+        host = settings.lcm_http_host
+        host = "127.0.0.1" if host in ("", "0.0.0.0") else "::1" if host == "::" else host
+        host = f"[{host}]" if ":" in host else host
+        url = f"http://{host}:{settings.lcm_http_port}/healthz"
+    try:
+        # No proxy: the endpoint is local, and a proxy from the environment would not reach it.
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(url, timeout=args.timeout) as response:
+            report = json.load(response)
+    except urllib.error.HTTPError as exc:
+        try:
+            problems = json.load(exc).get("problems") or [f"HTTP {exc.code}"]
+        except ValueError:
+            problems = [f"HTTP {exc.code}"]
+        print(f"unhealthy: {'; '.join(problems)}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        print(
+            f"unhealthy: no answer from {url} ({reason}); is the bot running? It starts "
+            "answering once the models are loaded.",
+            file=sys.stderr,
+        )
+        return 1
+    engine = report.get("engine", {})
+    print(
+        f"healthy: Discord connected, engine {engine.get('state')}, "
+        f"{engine.get('queue_depth')} job(s) waiting"
+    )
+    return 0
 
 
 def _bench(args: argparse.Namespace) -> int:
     from generation.library_logs import quiet_model_libraries
 
     quiet_model_libraries()  # before the model libraries are first imported
+    show_download_progress()
     from generation.bench import BenchOptions, run_bench, write_json
     from generation.errors import GenerationError
 
@@ -161,11 +231,11 @@ def _run() -> int:
     return run()
 
 
-def _generate(args: argparse.Namespace) -> int:
+def _generate(args: argparse.Namespace, settings: Settings) -> int:
     from generation.errors import GenerationError
 
     try:
-        paths, warnings = _generate_files(args)
+        paths, warnings = _generate_files(args, settings)
     except GenerationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -206,10 +276,13 @@ async def _run_one(request, family, styles, device, dtype):
         return await handle.result()
 
 
-def _generate_files(args: argparse.Namespace) -> tuple[list[Path], tuple[str, ...]]:
+def _generate_files(
+    args: argparse.Namespace, settings: Settings
+) -> tuple[list[Path], tuple[str, ...]]:
     from generation.library_logs import quiet_model_libraries
 
     quiet_model_libraries()  # before the model libraries are first imported
+    show_download_progress()
     from generation.devices import resolve_device, resolve_dtype
     from generation.families import Mode, resolve_family
     from generation.image_decode import alpha_mask, decode_image, decode_mask
@@ -218,7 +291,6 @@ def _generate_files(args: argparse.Namespace) -> tuple[list[Path], tuple[str, ..
     from generation.sizing import parse_size
     from generation.styles import StyleChoice, StyleLibrary, parse_style_option
 
-    settings = Settings()
     family = resolve_family(args.model or settings.lcm_model)
     styles_file = args.styles_file or settings.lcm_styles_file
     styles = StyleLibrary.load(styles_file) if styles_file else StyleLibrary()

@@ -11,6 +11,7 @@ import discord
 
 from bot.delivery_targets import ChannelTarget, InteractionTarget
 from bot.job_parameters import journal_parameters
+from bot.logs import bind_log_context
 from bot.render import queued_text, rendering_text, result_caption
 from bot.result_files import build_result_files
 from bot.status_throttle import StatusThrottle
@@ -104,6 +105,14 @@ class JobService:
         except Exception:
             await self.database.jobs.delete(job.id)
             raise
+        log.info(
+            "job %s accepted: /%s %s, %d image(s)",
+            job.id,
+            context.command,
+            request.mode,
+            request.count,
+            extra={"job_id": job.id},
+        )
         return job.id
 
     def resume(
@@ -116,31 +125,52 @@ class JobService:
         self._tasks[job_id] = task
         task.add_done_callback(lambda _: self._tasks.pop(job_id, None))
 
+    def in_flight(self) -> int:
+        """Accepted jobs whose delivery has not ended yet."""
+        return len(self._tasks)
+
     async def wait_idle(self) -> None:
         """Wait until every delivery in flight is done (tests and shutdown)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks.values()), return_exceptions=True)
 
     async def _deliver(self, job_id: int, handle, context: JobContext, target: Target) -> None:
+        # This task's log lines (and discord.py's, made on its behalf) carry the job's ids.
+        bind_log_context(
+            job_id=job_id,
+            user_id=context.user_id,
+            guild_id=context.guild_id,
+            channel_id=context.channel_id,
+            command=context.command,
+        )
         status = StatusThrottle(target.show_status, interval_s=self._status_interval_s)
         try:
             async for event in handle:
                 if isinstance(event, JobQueued):
                     status.set(queued_text(event.position))
                 elif isinstance(event, JobStarted):
+                    log.info(
+                        "job %s started (batch of %d, waited %.2f s)",
+                        job_id,
+                        event.batch_size,
+                        event.waited_s,
+                    )
                     await self.database.jobs.start(job_id)
                     status.set(rendering_text())
                 elif isinstance(event, JobProgress):
                     status.set(rendering_text(event.step, event.total))
                 elif isinstance(event, JobFinished):
                     await status.stop()
+                    log.info("job %s finished in %.2f s", job_id, event.ran_s)
                     await self._post_result(job_id, event.result, context, target)
                 elif isinstance(event, JobFailed):
                     await status.stop()
+                    log.warning("job %s failed: %s", job_id, event.reason)
                     await self.database.jobs.fail(job_id, event.reason)
                     await target.notify(f"❌ Job {job_id} failed: {event.reason}")
                 elif isinstance(event, JobCancelled):
                     await status.stop()
+                    log.info("job %s cancelled", job_id)
                     await self.database.jobs.cancel(job_id)
                     await target.notify(f"🛑 Job {job_id} was cancelled.")
         except Exception as exc:

@@ -181,6 +181,8 @@ class ResultActions:
                 request, context, InteractionTarget(interaction), inputs=stored_inputs(request)
             )
         except (Refusal, GenerationError, QueueFull) as exc:
+            log.info("refused: %s", exc)
+            bot.metrics.refusals.inc()
             await reply_privately(interaction, str(exc))
 
     async def _delete(self, interaction: discord.Interaction, job) -> None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sys
 
-from bot.settings import Settings
+from bot.logs import configure_logging, show_download_progress
+from bot.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -18,18 +18,74 @@ MISSING_TOKEN = (
 )
 
 
+BAD_TOKEN = (
+    "Discord refused DISCORD_TOKEN (401 Unauthorized): it is wrong, or it was reset. Open "
+    "https://discord.com/developers/applications → your application → Bot → Reset Token, put "
+    "the new token into .env as DISCORD_TOKEN=..., then run again (`lcm-bot doctor` checks its "
+    "format)."
+)
+
+
 def run(settings: Settings | None = None) -> int:
-    """Start the bot and serve until stopped; returns the process exit status."""
-    settings = settings or Settings()
-    if not settings.discord_token.get_secret_value():
+    """Start the bot and serve until stopped; returns the process exit status.
+
+    Settings problems and a missing token exit with status 2 before anything slow starts; a
+    failure while starting (models, database, Discord login, the HTTP port) exits with status 1
+    and one line saying what to do, not a traceback.
+    """
+    if settings is None:
+        try:
+            settings = load_settings()
+        except SettingsError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    token = settings.discord_token.get_secret_value()
+    if not token:
         print(f"error: {MISSING_TOKEN}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    with contextlib.suppress(KeyboardInterrupt):
+    configure_logging(settings.lcm_log_format, settings.lcm_log_level, secrets=[token])
+    settings.export_environment()  # HF_HOME from .env, before the model libraries load
+    try:
         asyncio.run(serve(settings))
+    except KeyboardInterrupt:
+        pass
+    except Exception as exc:
+        reason = startup_failure(exc, settings)
+        if reason is None:
+            raise
+        log.error("could not start: %s", reason)
+        print(f"error: {reason}", file=sys.stderr)
+        return 1
     return 0
+
+
+def startup_failure(exc: BaseException, settings: Settings) -> str | None:
+    """One line for a failure an operator can fix; None for a bug (keep its traceback)."""
+    import discord
+    from alembic.util.exc import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.status_server import HttpPortUnavailable
+    from generation.errors import GenerationError
+    from storage.cli import explain
+    from storage.errors import StorageError
+
+    if isinstance(exc, discord.LoginFailure):
+        return BAD_TOKEN
+    if isinstance(exc, discord.PrivilegedIntentsRequired):
+        return (
+            "Discord refused a privileged intent. lcm-bot needs none: check that nothing "
+            "changed the bot's intents."
+        )
+    if isinstance(exc, GenerationError | HttpPortUnavailable):
+        return str(exc)
+    if isinstance(exc, StorageError | SQLAlchemyError | CommandError):
+        return explain(exc, settings.database_url)
+    if isinstance(exc, discord.GatewayNotFound | discord.DiscordServerError):
+        return f"Discord is not answering ({exc}); try again in a few minutes"
+    if isinstance(exc, OSError):
+        return f"cannot reach Discord or a model server: {exc}"
+    return None
 
 
 async def serve(settings: Settings, **bot_options) -> None:
@@ -45,13 +101,16 @@ async def serve(settings: Settings, **bot_options) -> None:
     from storage.database import Database
 
     quiet_model_libraries()
+    show_download_progress()  # a first start downloads gigabytes: keep the hub's progress bars
     family = resolve_family(settings.lcm_model)
     styles = (
         StyleLibrary.load(settings.lcm_styles_file) if settings.lcm_styles_file else StyleLibrary()
     )
     device = resolve_device(settings.lcm_device)
     dtype = resolve_dtype(settings.lcm_dtype, device)
+    # Migrations run at every start (the container relies on this too): no separate step needed.
     await asyncio.to_thread(migrate.upgrade, settings.database_url, "head")
+    log.info("database migrated to revision %s", migrate.head_revision())
     config = EngineConfig(
         batch_budget=settings.lcm_batch_images * family.default_size**2,
         per_user_cap=settings.lcm_queue_per_user,
@@ -72,7 +131,13 @@ async def serve(settings: Settings, **bot_options) -> None:
             log.info("warmed up compiled batch sizes in %.0f s", pipelines.warm_up())
         return pipelines
 
-    log.info("loading %s on %s (%s)…", family.name, device, dtype)
+    log.info(
+        "loading %s on %s (%s); a first start downloads its weights into the model cache, with "
+        "progress bars",
+        family.name,
+        device,
+        dtype,
+    )
     engine = Engine(load_pipelines, family=family, styles=styles, config=config)
     database = Database.open(settings.database_url)
     async with engine, database:

@@ -1,11 +1,30 @@
-"""Settings from the environment and `.env`; every one is listed in `.env.example`."""
+"""Settings from the environment and `.env`; every one is listed in `.env.example`.
+
+Every setting is checked when it is read. A bad value stops `lcm-bot` before anything slow starts,
+with one line per problem naming the variable, what is wrong and what is allowed
+(`load_settings` raises `SettingsError`; the command line prints it and exits with status 2).
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import re
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from generation.families import family_names
+from storage.engine import database_url as parse_database_url
+from storage.errors import StorageError
+
+# The names generation.devices accepts; repeated here so reading settings never imports torch.
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+DEVICES_ALLOWED = "auto, cuda, cuda:N (N = 0, 1, …), mps or cpu"
+DTYPES = ("auto", "float16", "bfloat16", "float32")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class Settings(BaseSettings):
@@ -42,19 +61,163 @@ class Settings(BaseSettings):
     lcm_job_timeout_s: float = Field(default=120.0, gt=0, description="wall-clock limit per job")
     lcm_max_upload_mb: float = Field(default=25.0, gt=0, description="largest input image, MiB")
     lcm_history_days: int = Field(default=90, ge=1, description="days of job history to keep")
+    lcm_http_host: str = Field(
+        default="127.0.0.1", description="address the /healthz and /metrics endpoint listens on"
+    )
+    lcm_http_port: int = Field(
+        default=8765, ge=0, le=65535, description="port of /healthz and /metrics; 0 turns it off"
+    )
+    lcm_log_format: Literal["text", "json"] = Field(
+        default="text", description="text (for people) or json (one object per line)"
+    )
+    lcm_log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
+    # Read by huggingface_hub and the tiny-family builder from the process environment; declared
+    # here so that values in `.env` reach them too (see `export_environment`).
+    hf_home: str | None = Field(default=None, description="Hugging Face cache for model weights")
+    lcm_tiny_cache: str | None = Field(default=None, description="where tiny families are built")
 
     @field_validator("lcm_styles_file", mode="before")
     @classmethod
     def _empty_is_none(cls, value):
         return None if value in ("", None) else value
 
+    @field_validator("hf_home", "lcm_tiny_cache", mode="before")
+    @classmethod
+    def _empty_path_is_none(cls, value):
+        return None if value in ("", None) else value
+
+    @field_validator("lcm_styles_file")
+    @classmethod
+    def _styles_file_exists(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        path = value.expanduser()
+        if not path.exists():
+            raise ValueError(
+                f"{path} does not exist (allowed: the path of a TOML style allow-list, see "
+                'README "Styles", or empty for no styles)'
+            )
+        if not path.is_file():
+            raise ValueError(f"{path} is not a file (allowed: a TOML style allow-list, or empty)")
+        return path
+
+    @field_validator("lcm_model")
+    @classmethod
+    def _known_family(cls, value: str) -> str:
+        if value not in family_names():
+            raise ValueError(
+                f"unknown model family {value!r} (allowed: {', '.join(family_names())})"
+            )
+        return value
+
+    @field_validator("lcm_device")
+    @classmethod
+    def _device_name(cls, value: str) -> str:
+        value = value.strip().lower()
+        if not DEVICE_PATTERN.match(value):
+            raise ValueError(f"unknown device {value!r} (allowed: {DEVICES_ALLOWED})")
+        return value
+
+    @field_validator("lcm_dtype")
+    @classmethod
+    def _dtype_name(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in DTYPES:
+            raise ValueError(f"unknown dtype {value!r} (allowed: {', '.join(DTYPES)})")
+        return value
+
+    @field_validator("lcm_log_level")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        value = value.strip().upper()
+        if value not in LOG_LEVELS:
+            raise ValueError(f"unknown log level {value!r} (allowed: {', '.join(LOG_LEVELS)})")
+        return value
+
+    @field_validator("lcm_log_format", mode="before")
+    @classmethod
+    def _log_format(cls, value):
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("discord_guild_ids")
+    @classmethod
+    def _guild_ids(cls, value: str) -> str:
+        parse_guild_ids(value)
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        try:
+            parsed = parse_database_url(value)
+        except StorageError as exc:
+            raise ValueError(str(exc).removeprefix("DATABASE_URL ")) from None
+        if parsed.get_backend_name() == "postgresql" and not importlib.util.find_spec("asyncpg"):
+            raise ValueError(
+                "is a PostgreSQL URL but the asyncpg driver is not installed "
+                "(install it with: pip install 'lcm-bot[postgres]')"
+            )
+        return value
+
     def guild_ids(self) -> list[int]:
-        """DISCORD_GUILD_IDS as integers; raises ValueError naming the bad entry."""
-        ids = []
-        for part in self.discord_guild_ids.replace(" ", "").split(","):
-            if not part:
-                continue
-            if not part.isdigit():
-                raise ValueError(f"DISCORD_GUILD_IDS: {part!r} is not a server id (digits only)")
-            ids.append(int(part))
-        return ids
+        """DISCORD_GUILD_IDS as integers."""
+        return parse_guild_ids(self.discord_guild_ids)
+
+    def export_environment(self) -> None:
+        """Hand HF_HOME and LCM_TINY_CACHE from `.env` to the libraries that read os.environ.
+
+        Call before huggingface_hub is first imported: it reads HF_HOME once, at import.
+        """
+        for name, value in (("HF_HOME", self.hf_home), ("LCM_TINY_CACHE", self.lcm_tiny_cache)):
+            if value:
+                os.environ[name] = str(Path(value).expanduser())
+
+
+def parse_guild_ids(text: str) -> list[int]:
+    """Comma-separated server ids; raises ValueError naming the bad entry."""
+    ids = []
+    for part in text.replace(" ", "").split(","):
+        if not part:
+            continue
+        if not part.isdigit() or not 15 <= len(part) <= 21:
+            raise ValueError(
+                f"{part!r} is not a server id (allowed: comma-separated server ids, 17–20 "
+                "digits each; in Discord turn on Developer Mode, then right-click the server "
+                "→ Copy Server ID)"
+            )
+        ids.append(int(part))
+    return ids
+
+
+class SettingsError(Exception):
+    """Settings that cannot be used; `problems` holds (VARIABLE, what is wrong) pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        lines = [f"  {name}: {problem}" for name, problem in problems]
+        super().__init__(
+            "the settings (environment and .env) have "
+            + (f"{len(problems)} problems" if len(problems) > 1 else "a problem")
+            + ":\n"
+            + "\n".join(lines)
+        )
+
+
+def settings_problems(error: ValidationError) -> list[tuple[str, str]]:
+    """(VARIABLE, message) for each problem pydantic found, without echoing secret values."""
+    problems = []
+    for item in error.errors(include_url=False):
+        field = str(item["loc"][0]) if item["loc"] else "?"
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if item["type"] != "value_error" and field != "discord_token":
+            message += f" (got {item.get('input')!r})"
+        problems.append((field.upper(), message))
+    return problems
+
+
+def load_settings(**overrides) -> Settings:
+    """Settings from the environment and `.env`; raises SettingsError listing every problem."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(settings_problems(exc)) from None

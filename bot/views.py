@@ -6,6 +6,8 @@ import re
 
 import discord
 
+from bot.logs import bind_log_context
+
 ACTIONS = {
     "reroll": ("Re-roll", "🎲"),
     "vary": ("Variations", "🔀"),
@@ -41,7 +43,16 @@ class JobButton(
         return cls(match["action"], int(match["job_id"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        await interaction.client.result_actions.handle(self.action, self.job_id, interaction)
+        # This runs in a task of its own: its log lines carry who clicked what.
+        bind_log_context(
+            user_id=interaction.user.id,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            command=f"button {self.action} of job {self.job_id}",
+        )
+        bot = interaction.client
+        await bot.result_actions.handle(self.action, self.job_id, interaction)
+        bot.metrics.commands.labels(f"button:{self.action}").inc()
 
 
 def result_view(job_id: int, *, animation: bool = False) -> discord.ui.View:

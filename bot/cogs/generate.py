@@ -68,6 +68,8 @@ class GenerateCog(commands.Cog):
                 inputs=prepared.inputs,
             )
         except (Refusal, GenerationError, QueueFull, StorageError) as exc:
+            log.info("refused: %s", exc)
+            self.bot.metrics.refusals.inc()
             await reply_privately(interaction, str(exc))
 
     @app_commands.command(name="imagine", description="Draw a picture from a prompt")

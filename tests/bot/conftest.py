@@ -44,6 +44,7 @@ def bot_settings(double: DiscordDouble, database_url: str, **overrides) -> Setti
         database_url=database_url,
         lcm_cooldown_s=0,
         lcm_queue_per_user=20,
+        lcm_http_port=0,  # no /healthz server unless a test asks for one (bot_overrides)
     )
     values.update(overrides)
     return Settings(_env_file=None, **values)
@@ -75,7 +76,13 @@ def limits() -> Limits:
 
 
 @pytest.fixture
-async def harness(database_url, tiny_pipelines, limits) -> AsyncIterator[BotHarness]:
+def bot_overrides() -> dict:
+    """Override in a test module to change the bot's settings (e.g. turn on the HTTP endpoint)."""
+    return {}
+
+
+@pytest.fixture
+async def harness(database_url, tiny_pipelines, limits, bot_overrides) -> AsyncIterator[BotHarness]:
     runner = FaultyRunner(tiny_pipelines)
     config = EngineConfig(batch_budget=8 * TINY_PIXELS, per_user_cap=50, global_cap=500)
     engine = Engine(
@@ -84,7 +91,7 @@ async def harness(database_url, tiny_pipelines, limits) -> AsyncIterator[BotHarn
     database = Database.open(database_url)
     try:
         async with DiscordDouble(limits=limits) as double, engine:
-            settings = bot_settings(double, database_url)
+            settings = bot_settings(double, database_url, **bot_overrides)
             bot = make_bot(settings, engine, database, tiny_pipelines)
             async with double.running(bot):
                 harness = BotHarness(double, bot, engine, database, runner, settings)
