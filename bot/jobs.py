@@ -106,9 +106,8 @@ class JobService:
             await self.database.jobs.delete(job.id)
             raise
         log.info(
-            "job %s accepted: /%s %s, %d image(s)",
+            "job %s accepted: %s, %d image(s)",
             job.id,
-            context.command,
             request.mode,
             request.count,
             extra={"job_id": job.id},

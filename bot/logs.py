@@ -134,6 +134,8 @@ def configure_logging(
     handler.addFilter(ContextFilter())
     root.addHandler(handler)
     root.setLevel(level)
+    # Alembic announces each of its plugins at INFO on every start; its migration lines stay.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     return handler
 
 

@@ -43,8 +43,7 @@ def run(settings: Settings | None = None) -> int:
     if not token:
         print(f"error: {MISSING_TOKEN}", file=sys.stderr)
         return 2
-    configure_logging(settings.lcm_log_format, settings.lcm_log_level, secrets=[token])
-    settings.export_environment()  # HF_HOME from .env, before the model libraries load
+    prepare_process(settings)
     try:
         asyncio.run(serve(settings))
     except KeyboardInterrupt:
@@ -57,6 +56,13 @@ def run(settings: Settings | None = None) -> int:
         print(f"error: {reason}", file=sys.stderr)
         return 1
     return 0
+
+
+def prepare_process(settings: Settings) -> None:
+    """Logging as the settings say (the token redacted), and `.env` paths for the libraries."""
+    token = settings.discord_token.get_secret_value()
+    configure_logging(settings.lcm_log_format, settings.lcm_log_level, secrets=[token])
+    settings.export_environment()  # HF_HOME from .env, before the model libraries load
 
 
 def startup_failure(exc: BaseException, settings: Settings) -> str | None:

@@ -13,14 +13,16 @@ import discord.gateway
 import discord.http
 import yarl
 
-from bot.run import serve
+from bot.run import prepare_process, serve
 from bot.settings import Settings
 
 
 def main() -> None:
     discord.http.Route.BASE = os.environ["LCM_TEST_API"]
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(os.environ["LCM_TEST_GATEWAY"])
-    asyncio.run(serve(Settings(_env_file=None), guild_ready_timeout=0.05, status_interval_s=0.05))
+    settings = Settings(_env_file=None)
+    prepare_process(settings)  # logging as `lcm-bot run` sets it up
+    asyncio.run(serve(settings, guild_ready_timeout=0.05, status_interval_s=0.05))
 
 
 if __name__ == "__main__":

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from storage.database import Database
@@ -18,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 TERMINAL = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
-async def start_bot_process(double: DiscordDouble, database_url: str, log: Path):
+async def start_bot_process(double: DiscordDouble, database_url: str, log: Path, http_port=0):
     env = {
         **os.environ,
         "LCM_TEST_API": f"{double.url}/api/v10",
@@ -31,6 +34,8 @@ async def start_bot_process(double: DiscordDouble, database_url: str, log: Path)
         "LCM_COOLDOWN_S": "0",
         "LCM_QUEUE_PER_USER": "20",
         "LCM_BATCH_IMAGES": "1",  # one job per GPU call, so a kill finds some still queued
+        "LCM_HTTP_PORT": str(http_port),
+        "LCM_LOG_FORMAT": "json",
     }
     handle = log.open("ab")
     process = await asyncio.create_subprocess_exec(
@@ -79,7 +84,8 @@ async def test_kill_9_with_jobs_queued_and_running_resolves_every_job(tmp_path, 
         assert JobStatus.QUEUED in before.values(), before
         assert JobStatus.FINISHED in before.values(), before
 
-        second = await start_bot_process(double, database_url, log)
+        http_port = free_port()
+        second = await start_bot_process(double, database_url, log, http_port)
         try:
 
             async def resolved():
@@ -92,6 +98,12 @@ async def test_kill_9_with_jobs_queued_and_running_resolves_every_job(tmp_path, 
                 assert asyncio.get_running_loop().time() < deadline, log.read_text()[-3000:]
                 jobs = await resolved()
                 await asyncio.sleep(0.2)
+            # The production start-up path (bot.run.serve) serves /healthz and /metrics too.
+            status, text = await _get(http_port, "/healthz")
+            assert status == 200, text
+            _, metrics = await _get(http_port, "/metrics")
+            recovered_line = f"lcm_bot_recovered_jobs {float(len(recovered_ids(before))):.1f}"
+            assert recovered_line in metrics.splitlines(), metrics
         finally:
             second.send_signal(signal.SIGTERM)
             await second.wait()
@@ -111,6 +123,32 @@ async def test_kill_9_with_jobs_queued_and_running_resolves_every_job(tmp_path, 
     recovered = [job for job in jobs if before[job.id] is not JobStatus.FINISHED]
     assert recovered, "some jobs were only finished after the restart"
     assert all(job.status is JobStatus.FINISHED for job in recovered)
+    # JSON logs: one object per line, the recovered jobs' lines carry their ids, never the token.
+    text = log.read_text()
+    assert double.token not in text
+    entries = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    for job in recovered:
+        mine = [e for e in entries if e.get("job_id") == job.id]
+        assert any(e["message"].startswith(f"job {job.id} finished") for e in mine), mine
+        assert all(e["user_id"] == job.user_id for e in mine)
+
+
+def recovered_ids(before: dict) -> list[int]:
+    return [job_id for job_id, status in before.items() if status is not JobStatus.FINISHED]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+async def _get(port: int, path: str) -> tuple[int, str]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}{path}") as response,
+    ):
+        return response.status, await response.text()
 
 
 async def _jobs(database: Database, users) -> list:
