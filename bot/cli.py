@@ -10,7 +10,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.logs import show_download_progress
 from bot.settings import Settings, SettingsError, load_settings
 from storage.cli import register_db_commands
 
@@ -197,7 +196,6 @@ def _bench(args: argparse.Namespace) -> int:
     from generation.library_logs import quiet_model_libraries
 
     quiet_model_libraries()  # before the model libraries are first imported
-    show_download_progress()
     from generation.bench import BenchOptions, run_bench, write_json
     from generation.errors import GenerationError
 
@@ -282,7 +280,6 @@ def _generate_files(
     from generation.library_logs import quiet_model_libraries
 
     quiet_model_libraries()  # before the model libraries are first imported
-    show_download_progress()
     from generation.devices import resolve_device, resolve_dtype
     from generation.families import Mode, resolve_family
     from generation.image_decode import alpha_mask, decode_image, decode_mask

@@ -137,19 +137,3 @@ def configure_logging(
     # Alembic announces each of its plugins at INFO on every start; its migration lines stay.
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     return handler
-
-
-def show_download_progress() -> None:
-    """Turn huggingface_hub's download progress bars back on after the model libraries are quieted.
-
-    `generation.library_logs.quiet_model_libraries` calls transformers' `disable_progress_bar()`,
-    which also switches off the hub's bars: a first start would download gigabytes in silence.
-    Only the hub's bars come back (diffusers' and transformers' per-load bars stay off); an
-    operator's HF_HUB_DISABLE_PROGRESS_BARS=1 still wins.
-    """
-    import os
-
-    from huggingface_hub.utils import enable_progress_bars
-
-    if os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS", "").lower() not in ("1", "true", "yes", "on"):
-        enable_progress_bars()

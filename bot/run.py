@@ -6,7 +6,7 @@ import asyncio
 import logging
 import sys
 
-from bot.logs import configure_logging, show_download_progress
+from bot.logs import configure_logging
 from bot.settings import Settings, SettingsError, load_settings
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,6 @@ async def serve(settings: Settings, **bot_options) -> None:
     from storage.database import Database
 
     quiet_model_libraries()
-    show_download_progress()  # a first start downloads gigabytes: keep the hub's progress bars
     family = resolve_family(settings.lcm_model)
     styles = (
         StyleLibrary.load(settings.lcm_styles_file) if settings.lcm_styles_file else StyleLibrary()

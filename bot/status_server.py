@@ -32,8 +32,7 @@ class HttpPortUnavailable(RuntimeError):
 
 def engine_state(engine: Any) -> str:
     """new, starting, running, stopped or dead."""
-    # generation.Engine keeps its lifecycle in `_state` and has no public accessor yet.
-    return str(getattr(engine, "state", None) or getattr(engine, "_state", "unknown"))
+    return str(engine.state)
 
 
 class BotMetrics:

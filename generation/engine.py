@@ -149,6 +149,11 @@ class Engine:
         if self._worker is not None:
             await asyncio.to_thread(self._worker.join, timeout_s)
 
+    @property
+    def state(self) -> str:
+        """new, starting, running, stopped or dead (the worker died): for health checks."""
+        return self._state
+
     async def __aenter__(self) -> Engine:
         await self.start()
         return self

@@ -19,3 +19,9 @@ def quiet_model_libraries() -> None:
     diffusers_logging.disable_progress_bar()
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()
+    # transformers' switch also turns off huggingface_hub's download bars; a first start downloads
+    # gigabytes, so those come back on (an operator's HF_HUB_DISABLE_PROGRESS_BARS=1 still wins).
+    if os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS", "").lower() not in ("1", "true", "yes", "on"):
+        from huggingface_hub.utils import enable_progress_bars
+
+        enable_progress_bars()

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from bot.doctor import FAIL, OK, WARN, check_database, check_token
-from bot.logs import show_download_progress
 from storage import migrate
 
 LCM_BOT = Path(sys.executable).with_name("lcm-bot")
@@ -196,20 +195,6 @@ def test_database_check_tells_new_empty_and_migrated_databases_apart(tmp_path):
     migrate.downgrade(url, "-1")
     behind = check_database(url)
     assert behind.status == WARN and "the newest is" in behind.detail
-
-
-def test_hub_download_progress_bars_stay_on_after_the_model_libraries_are_quieted(monkeypatch):
-    from huggingface_hub.utils import are_progress_bars_disabled, enable_progress_bars
-
-    from generation.library_logs import quiet_model_libraries
-
-    monkeypatch.delenv("HF_HUB_DISABLE_PROGRESS_BARS", raising=False)
-    try:
-        quiet_model_libraries()
-        show_download_progress()
-        assert not are_progress_bars_disabled()
-    finally:
-        enable_progress_bars()
 
 
 @pytest.fixture
