@@ -166,8 +166,11 @@ def _benches(smoke: bool):
     yield "bench-sd15-512-taesd", BenchOptions(**common, quality="fast")
 
 
-def _device(smoke: bool) -> torch.device:
-    return torch.device("cpu" if smoke else "cuda")
+def _pipelines(family, smoke: bool) -> PipelineSet:
+    """fp16 on the GPU (what operators run); fp32 for the CPU smoke run."""
+    if smoke:
+        return PipelineSet(family, device="cpu", dtype=torch.float32)
+    return PipelineSet(family, device="cuda", dtype=torch.float16)
 
 
 def _request(pipes: PipelineSet, mode: Mode, size: int, **fields) -> GenerationRequest:
@@ -211,9 +214,7 @@ def _timed(pipes: PipelineSet, request: GenerationRequest, smoke: bool) -> dict:
 
 
 def measure_modes(family, modes, size: int, smoke: bool) -> dict:
-    pipes = PipelineSet(
-        family, device=_device(smoke), dtype=torch.float32 if smoke else torch.float16
-    )
+    pipes = _pipelines(family, smoke)
     results = {"weights_gib": None if smoke else round(torch.cuda.memory_allocated() / 2**30, 2)}
     for mode in modes:
         request = _request(pipes, mode, size)
@@ -234,9 +235,7 @@ def oom_recovery(family, size: int, smoke: bool) -> dict:
     from generation.engine import Engine, EngineConfig
     from generation.events import JobSpec
 
-    pipes = PipelineSet(
-        family, device=_device(smoke), dtype=torch.float32 if smoke else torch.float16
-    )
+    pipes = _pipelines(family, smoke)
     calls: list[int] = []
 
     class Recording:

@@ -84,7 +84,7 @@ async def prepare_job(
     check_permissions(interaction)
     user_id = interaction.user.id
     guild_id = interaction.guild_id
-    guild = await bot.database.guilds.get(guild_id) if guild_id else Guild.defaults(0)
+    guild = await guild_settings(bot, guild_id)
     check_user_may_start(bot, user_id, guild)
     layers = await bot.database.presets.layers(
         user_id=user_id, guild_id=guild_id, preset=given.preset
@@ -115,17 +115,8 @@ async def prepare_job(
                     "transparent area is the part to repaint."
                 )
 
-    channel_nsfw = channel_is_nsfw(interaction.channel)
-    context = JobContext(
-        user_id=user_id,
-        guild_id=guild_id,
-        channel_id=interaction.channel_id,
-        command=given.mode.value if given.mode is not Mode.T2I_ADAPTER else "canny",
-        channel_nsfw=channel_nsfw,
-        nsfw_policy=guild.nsfw_policy,
-        upload_limit=interaction.filesize_limit,
-        sources=dict(resolved.sources),
-    )
+    command = given.mode.value if given.mode is not Mode.T2I_ADAPTER else "canny"
+    context = interaction_context(interaction, guild, command, sources=dict(resolved.sources))
     request = build_request(
         given.mode,
         given.prompt,
@@ -139,6 +130,27 @@ async def prepare_job(
     request = validate_request(request, bot.family, bot.styles)
     bot.cooldowns.mark(user_id)
     return PreparedJob(request, context, stored_inputs(request))
+
+
+async def guild_settings(bot: LcmBot, guild_id: int | None) -> Guild:
+    """The server's settings; direct messages get the defaults."""
+    return await bot.database.guilds.get(guild_id) if guild_id else Guild.defaults(0)
+
+
+def interaction_context(
+    interaction: discord.Interaction, guild: Guild, command: str, **extra: Any
+) -> JobContext:
+    """Who, where and under which policy, read from the interaction (never from user input)."""
+    return JobContext(
+        user_id=interaction.user.id,
+        guild_id=interaction.guild_id,
+        channel_id=interaction.channel_id,
+        command=command,
+        channel_nsfw=channel_is_nsfw(interaction.channel),
+        nsfw_policy=guild.nsfw_policy,
+        upload_limit=interaction.filesize_limit,
+        **extra,
+    )
 
 
 def stored_inputs(request: GenerationRequest) -> dict[str, bytes]:

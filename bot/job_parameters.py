@@ -11,26 +11,6 @@ from generation.families import Mode, ModelFamily
 from generation.requests import GenerationRequest
 from generation.styles import StyleChoice
 
-# Parameters a preset (or a server default) may set; prompts, images and seeds are per job.
-PRESET_KEYS = (
-    "negative_prompt",
-    "size",
-    "steps",
-    "guidance",
-    "count",
-    "strength",
-    "style",
-    "style_weight",
-    "adapter",
-    "low_threshold",
-    "high_threshold",
-    "conditioning_scale",
-    "frames",
-    "fps",
-    "motion",
-    "quality",
-)
-
 
 def builtin_defaults(family: ModelFamily) -> dict[str, Any]:
     """The last level of precedence: what a job uses when nobody chose anything."""

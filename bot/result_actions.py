@@ -13,19 +13,18 @@ from bot.attachments import read_attachment
 from bot.delivery_targets import InteractionTarget
 from bot.job_builder import (
     Refusal,
-    channel_is_nsfw,
     check_permissions,
     check_user_may_start,
+    guild_settings,
+    interaction_context,
     stored_inputs,
 )
 from bot.job_parameters import build_request
-from bot.jobs import JobContext
 from bot.replies import reply_privately
 from generation.errors import GenerationError
 from generation.fair_queue import QueueFull
 from generation.families import Mode
 from generation.requests import validate_request
-from storage.models import Guild
 
 if TYPE_CHECKING:
     from bot.app import LcmBot
@@ -148,23 +147,9 @@ class ResultActions:
         bot = self.bot
         try:
             check_permissions(interaction)
-            guild = (
-                await bot.database.guilds.get(interaction.guild_id)
-                if interaction.guild_id
-                else Guild.defaults(0)
-            )
+            guild = await guild_settings(bot, interaction.guild_id)
             check_user_may_start(bot, interaction.user.id, guild)
-            channel_nsfw = channel_is_nsfw(interaction.channel)
-            context = JobContext(
-                user_id=interaction.user.id,
-                guild_id=interaction.guild_id,
-                channel_id=interaction.channel_id,
-                command=str(mode),
-                channel_nsfw=channel_nsfw,
-                nsfw_policy=guild.nsfw_policy,
-                upload_limit=interaction.filesize_limit,
-                parent_id=job.id,
-            )
+            context = interaction_context(interaction, guild, str(mode), parent_id=job.id)
             image = decode_image(inputs["image"]) if "image" in inputs else None
             mask = decode_mask(inputs["mask"]) if "mask" in inputs else None
             request = build_request(

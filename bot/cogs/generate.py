@@ -56,6 +56,7 @@ class GenerateCog(commands.Cog):
         self.bot = bot
 
     async def run(self, interaction: discord.Interaction, given: CommandInput) -> None:
+        """Options hold None where the user left one out: precedence then asks the next level."""
         # Defer before any download, database or GPU work: Discord allows 3 s for the first reply.
         # Privately: progress and refusals are for the user; the result is posted for everyone.
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -105,7 +106,7 @@ class GenerateCog(commands.Cog):
         negative: app_commands.Range[str, 1, 1000] | None = None,
         quality: Literal["full", "fast"] | None = None,
     ) -> None:
-        options = _options(
+        options = dict(
             style=style,
             size=size,
             steps=steps,
@@ -150,7 +151,7 @@ class GenerateCog(commands.Cog):
         count: app_commands.Range[int, 1, 4] | None = None,
         negative: app_commands.Range[str, 1, 1000] | None = None,
     ) -> None:
-        options = _options(
+        options = dict(
             strength=strength,
             style=style,
             steps=steps,
@@ -192,7 +193,7 @@ class GenerateCog(commands.Cog):
         seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
         count: app_commands.Range[int, 1, 4] | None = None,
     ) -> None:
-        options = _options(strength=strength, style=style, steps=steps, seed=seed, count=count)
+        options = dict(strength=strength, style=style, steps=steps, seed=seed, count=count)
         await self.run(
             interaction, CommandInput(Mode.INPAINT, prompt, options, preset, image, mask)
         )
@@ -232,7 +233,7 @@ class GenerateCog(commands.Cog):
         seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
         count: app_commands.Range[int, 1, 4] | None = None,
     ) -> None:
-        options = _options(
+        options = dict(
             adapter=adapter,
             low_threshold=low_threshold,
             high_threshold=high_threshold,
@@ -266,15 +267,8 @@ class GenerateCog(commands.Cog):
         steps: app_commands.Range[int, 1, 8] | None = None,
         seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
     ) -> None:
-        options = _options(
-            frames=frames, motion=motion, fps=fps, style=style, steps=steps, seed=seed
-        )
+        options = dict(frames=frames, motion=motion, fps=fps, style=style, steps=steps, seed=seed)
         await self.run(interaction, CommandInput(Mode.ANIMATE, prompt, options, preset))
-
-
-def _options(**given) -> dict:
-    """Typed options as the precedence rules read them: None means "not given"."""
-    return dict(given)
 
 
 async def setup(bot: LcmBot) -> None:
