@@ -22,6 +22,8 @@ from generation.tiny_models import (
 )
 
 RANDOM_BUILD_VERSION = 3
+# Bumped apart from the base: v3's sd15 ControlNet was shaped like the 9-channel inpainting UNet.
+COMPANION_BUILD_VERSION = 4
 LCM_LORA_RANK = 64  # the rank of latent-consistency/lcm-lora-sdv1-5 and -sdxl
 
 _CLIP_L = dict(
@@ -86,6 +88,7 @@ _SDXL_UNET = dict(
     norm_num_groups=32,
 )
 RANDOM_FAMILIES = ("sd15", "sdxl")
+UNET_CONFIGS = {"sd15": _SD15_UNET, "sdxl": _SDXL_UNET}
 
 
 def random_weight_family(name: str, *, companions: bool = False) -> ModelFamily:
@@ -102,7 +105,7 @@ def random_weight_family(name: str, *, companions: bool = False) -> ModelFamily:
         extra = None
         if companions:
             extra = build_once(
-                f"{name}-random-companions-v{RANDOM_BUILD_VERSION}", _COMPANIONS[name]
+                f"{name}-random-companions-v{COMPANION_BUILD_VERSION}", _COMPANIONS[name]
             )
     family = HUB_FAMILIES[name]
     return replace(
@@ -124,18 +127,22 @@ def _build_device():
     return torch.device("cuda") if torch.cuda.is_available() else contextlib.nullcontext()
 
 
-def _sd15_companions(directory: Path) -> None:
-    from diffusers import ControlNetModel, MotionAdapter, T2IAdapter, UNet2DConditionModel
+def sd15_companion_models():
+    """Yield (folder, model) for each sd15 companion at its released architecture, one at a time.
+
+    A generator, so a build holds one companion besides nothing else; under ``torch.device("meta")``
+    the same code gives shape-only models for tests.
+    """
+    from diffusers import MotionAdapter, T2IAdapter, UNet2DConditionModel
 
     seeded(110)
-    inpaint = UNet2DConditionModel(**{**_SD15_UNET, "in_channels": 9})
-    _save_model(inpaint, directory / "inpaint" / "unet")
-    _save_model(
-        ControlNetModel.from_unet(inpaint, load_weights_from_unet=False),
-        directory / "controlnet-canny",
-    )
-    del inpaint
-    _save_model(
+    yield "inpaint/unet", UNet2DConditionModel(**{**_SD15_UNET, "in_channels": 9})
+    # lllyasviel/control_v11p_sd15_canny: the 4-channel base UNet's encoder with a 3-channel
+    # conditioning input; the inpainting UNet's 9-channel conv_in would not take the latents.
+    yield "controlnet-canny", controlnet_like(_SD15_UNET)
+    # TencentARC/t2iadapter_canny_sd15v2: one (edge) input channel, 8x pixel unshuffle.
+    yield (
+        "t2i-adapter-canny",
         T2IAdapter(
             in_channels=1,
             channels=[320, 640, 1280, 1280],
@@ -143,11 +150,11 @@ def _sd15_companions(directory: Path) -> None:
             downscale_factor=8,
             adapter_type="full_adapter",
         ),
-        directory / "t2i-adapter-canny",
     )
     # guoyww/animatediff-motion-adapter-v1-5-2: a motion module after every resnet, and one in
     # the middle block.
-    _save_model(
+    yield (
+        "motion-adapter",
         MotionAdapter(
             block_out_channels=(320, 640, 1280, 1280),
             motion_layers_per_block=2,
@@ -157,21 +164,19 @@ def _sd15_companions(directory: Path) -> None:
             motion_max_seq_length=32,
             use_motion_mid_block=True,
         ),
-        directory / "motion-adapter",
     )
 
 
-def _sdxl_companions(directory: Path) -> None:
-    from diffusers import ControlNetModel, T2IAdapter, UNet2DConditionModel
+def sdxl_companion_models():
+    """Yield (folder, model) for each sdxl companion at its released architecture, one at a time."""
+    from diffusers import T2IAdapter
 
     seeded(210)
-    unet = UNet2DConditionModel(**_SDXL_UNET)
-    _save_model(
-        ControlNetModel.from_unet(unet, load_weights_from_unet=False),
-        directory / "controlnet-canny",
-    )
-    del unet
-    _save_model(
+    # diffusers/controlnet-canny-sdxl-1.0: the SDXL UNet's encoder, text-time embedding included.
+    yield "controlnet-canny", controlnet_like(_SDXL_UNET)
+    # TencentARC/t2i-adapter-canny-sdxl-1.0: one input channel, 16x unshuffle, XL feature layout.
+    yield (
+        "t2i-adapter-canny",
         T2IAdapter(
             in_channels=1,
             channels=[320, 640, 1280, 1280],
@@ -179,8 +184,28 @@ def _sdxl_companions(directory: Path) -> None:
             downscale_factor=16,
             adapter_type="full_adapter_xl",
         ),
-        directory / "t2i-adapter-canny",
     )
+
+
+def controlnet_like(unet_config: dict):
+    """A random ControlNet shaped like the UNet of ``unet_config`` (what ``from_unet`` reads).
+
+    The UNet is made on the meta device: only its config is read, so no weights are allocated.
+    """
+    from diffusers import ControlNetModel, UNet2DConditionModel
+
+    with torch.device("meta"):
+        shape = UNet2DConditionModel(**unet_config)
+    return ControlNetModel.from_unet(shape, load_weights_from_unet=False)
+
+
+def _companions_builder(models):
+    def build(directory: Path) -> None:
+        for folder, model in models():
+            _save_model(model, directory / folder)
+            del model  # free it before the next one is made
+
+    return build
 
 
 def _save_model(model, directory: Path) -> None:
@@ -228,4 +253,5 @@ def _save(pipe, directory: Path) -> None:
 
 
 _BUILDERS = {"sd15": _build_sd15, "sdxl": _build_sdxl}
-_COMPANIONS = {"sd15": _sd15_companions, "sdxl": _sdxl_companions}
+COMPANION_MODELS = {"sd15": sd15_companion_models, "sdxl": sdxl_companion_models}
+_COMPANIONS = {name: _companions_builder(models) for name, models in COMPANION_MODELS.items()}
