@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.attachments import read_attachment
-from bot.job_parameters import build_request, builtin_defaults
+from bot.job_parameters import build_request, builtin_defaults, effective_mode
 from bot.jobs import JobContext
 from generation.families import Mode
 from generation.requests import GenerationRequest, validate_request
@@ -89,7 +89,11 @@ async def prepare_job(
     layers = await bot.database.presets.layers(
         user_id=user_id, guild_id=guild_id, preset=given.preset
     )
-    resolved = resolve(given.options, layers, built_in=builtin_defaults(bot.family))
+    # Twice: which adapter /canny runs is itself a resolved value, and picks the recipe.
+    resolved = resolve(given.options, layers, built_in=builtin_defaults(bot.family, given.mode))
+    mode = effective_mode(given.mode, resolved.values)
+    if mode is not given.mode:
+        resolved = resolve(given.options, layers, built_in=builtin_defaults(bot.family, mode))
     values = dict(resolved.values)
     _apply_server_limits(values, guild, bot)
 

@@ -7,31 +7,51 @@ from typing import Any
 
 from PIL.Image import Image
 
+from bot.style_options import as_picks
 from generation.families import Mode, ModelFamily
 from generation.requests import GenerationRequest
 from generation.styles import StyleChoice
+from storage.precedence import NamedParameters, PresetLayers
+
+# Styles are one choice: picking any overrides a preset's styles and their style weight together.
+QUALIFIERS = {"styles": ("style_weight",)}
 
 
-def builtin_defaults(family: ModelFamily) -> dict[str, Any]:
-    """The last level of precedence: what a job uses when nobody chose anything."""
-    return {
+def builtin_defaults(family: ModelFamily, mode: Mode = Mode.TXT2IMG) -> dict[str, Any]:
+    """The last level of precedence: what a job uses when nobody chose anything.
+
+    Steps, guidance, strength, the conditioning scale and frames come from the mode's recipe for
+    this family (generation/modes.py), so /inpaint and /animate start from the guide's values.
+    """
+    recipes = {m: m.spec.recipe(family) for m in (Mode.IMG2IMG, Mode.CONTROLNET, Mode.ANIMATE)}
+    defaults = {
         "negative_prompt": "",
         "size": f"{family.default_size}x{family.default_size}",
         "steps": 4,
         "guidance": family.default_guidance,
         "count": 1,
-        "strength": 0.6,
-        "style": None,
+        "strength": recipes[Mode.IMG2IMG].strength,
+        "styles": None,
         "style_weight": None,
         "adapter": "controlnet",
         "low_threshold": 100,
         "high_threshold": 200,
-        "conditioning_scale": 0.8,
-        "frames": 16,
+        "conditioning_scale": recipes[Mode.CONTROLNET].conditioning_scale,
+        "frames": recipes[Mode.ANIMATE].frames,
         "fps": 8,
         "motion": None,
         "quality": "full",
     }
+    # Every key stays (presets are checked against them); the mode's recipe sets its values.
+    defaults.update(mode.spec.recipe(family).values())
+    return defaults
+
+
+def effective_mode(mode: Mode, values: Mapping[str, Any]) -> Mode:
+    """/canny runs the ControlNet or the T2I-Adapter, as the ``adapter`` value says."""
+    if mode in (Mode.CONTROLNET, Mode.T2I_ADAPTER):
+        return Mode.T2I_ADAPTER if values.get("adapter") == "t2i-adapter" else Mode.CONTROLNET
+    return mode
 
 
 def build_request(
@@ -51,29 +71,27 @@ def build_request(
     width = height = None
     if not size_from_image and values.get("size"):
         width, height = parse_size(str(values["size"]))
-    styles: tuple[StyleChoice, ...] = ()
-    if values.get("style"):
-        styles = (StyleChoice(str(values["style"]), _maybe_float(values.get("style_weight"))),)
-    if mode in (Mode.CONTROLNET, Mode.T2I_ADAPTER):
-        mode = Mode.T2I_ADAPTER if values.get("adapter") == "t2i-adapter" else Mode.CONTROLNET
+    # A weight still None here is the style's default (validate_request fills it in).
+    styles = tuple(StyleChoice(pick.name, pick.weight) for pick in as_picks(values.get("styles")))
+    mode = effective_mode(mode, values)
     return GenerationRequest(
         mode=mode,
         prompt=prompt,
         negative_prompt=str(values.get("negative_prompt") or ""),
         width=width,
         height=height,
-        steps=int(values["steps"]),
+        steps=_maybe_int(values.get("steps")),
         guidance=_maybe_float(values.get("guidance")),
         seed=seed,
         count=int(values["count"]),
-        strength=float(values["strength"]),
+        strength=_maybe_float(values.get("strength")),
         image=image,
         mask=mask,
         canny_low=int(values["low_threshold"]),
         canny_high=int(values["high_threshold"]),
-        conditioning_scale=float(values["conditioning_scale"]),
+        conditioning_scale=_maybe_float(values.get("conditioning_scale")),
         styles=styles,
-        frames=int(values["frames"]),
+        frames=_maybe_int(values.get("frames")),
         fps=int(values["fps"]),
         motion=values.get("motion") or None,
         safety_check=safety_check,
@@ -83,7 +101,6 @@ def build_request(
 
 def journal_parameters(request: GenerationRequest) -> dict[str, Any]:
     """Everything needed to run ``request`` again, as plain JSON (images are stored apart)."""
-    style = request.styles[0] if request.styles else None
     return {
         "mode": str(request.mode),
         "prompt": request.prompt,
@@ -94,8 +111,8 @@ def journal_parameters(request: GenerationRequest) -> dict[str, Any]:
         "seed": request.seed,
         "count": request.count,
         "strength": request.strength,
-        "style": style.name if style else None,
-        "style_weight": style.weight if style else None,
+        # Every style at its resolved weight, so a re-roll or recovery runs exactly this job.
+        "styles": [{"name": choice.name, "weight": choice.weight} for choice in request.styles],
         "adapter": "t2i-adapter" if request.mode is Mode.T2I_ADAPTER else "controlnet",
         "low_threshold": request.canny_low,
         "high_threshold": request.canny_high,
@@ -107,5 +124,34 @@ def journal_parameters(request: GenerationRequest) -> dict[str, Any]:
     }
 
 
+def upgrade_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """Parameters in this version's form, from a job row or preset written by any version.
+
+    Before styles could be mixed, one `style` was stored with its `style_weight`.
+    """
+    values = dict(parameters)
+    if "style" in values:
+        name, weight = values.pop("style"), values.pop("style_weight", None)
+        if "styles" not in values:
+            values["styles"] = [{"name": name, "weight": weight}] if name else None
+    return values
+
+
+def upgrade_layers(layers: PresetLayers) -> PresetLayers:
+    """The stored precedence layers with each preset's parameters upgraded."""
+
+    def upgrade(named: NamedParameters | None) -> NamedParameters | None:
+        return named and NamedParameters(named.name, upgrade_parameters(named.parameters))
+
+    return PresetLayers(
+        upgrade(layers.preset), upgrade(layers.user_default), upgrade(layers.server_default)
+    )
+
+
 def _maybe_float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def _maybe_int(value: Any) -> int | None:
+    """None stays None: the mode's recipe fills it in (journals hold None for unused fields)."""
+    return None if value is None else int(value)

@@ -4,26 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 
 from generation.errors import ModelUnavailable
-
-
-class Mode(StrEnum):
-    """What one request asks the pipelines to do."""
-
-    TXT2IMG = "txt2img"
-    IMG2IMG = "img2img"
-    INPAINT = "inpaint"
-    CONTROLNET = "controlnet"
-    T2I_ADAPTER = "t2i-adapter"
-    ANIMATE = "animate"
-
-    @property
-    def needs_image(self) -> bool:
-        return self not in (Mode.TXT2IMG, Mode.ANIMATE)
+from generation.modes import Mode as Mode  # re-exported: callers import Mode from here too
 
 
 @dataclass(frozen=True)
@@ -55,6 +40,8 @@ class ModelFamily:
     base: str
     # None means the base UNet is already LCM-distilled (a full LCM checkpoint).
     lcm_lora: LoraSource | None
+    # A repo whose root holds a fully distilled LCM UNet that replaces the base's (lcm-sdxl).
+    unet: str | None = None
     inpaint_unet: str | None = None  # a repo whose `unet/` folder is a 9-channel inpainting UNet
     controlnet_canny: str | None = None
     t2i_adapter_canny: str | None = None
@@ -62,23 +49,28 @@ class ModelFamily:
     motion_loras: Mapping[str, LoraSource] = field(default_factory=lambda: MappingProxyType({}))
     safety_checker: str = "CompVis/stable-diffusion-safety-checker"
     taesd: str | None = None  # a tiny VAE decoder for the "fast" quality tier and previews
+    # Sources the hub publishes in pickle format only: read once with torch.load(weights_only=
+    # True) into a safetensors mirror, never unpickled freely (generation/safetensors_mirror.py).
+    pickle_only: frozenset[str] = frozenset()
     default_size: int = 512
     min_side: int = 256
     max_side: int = 1024
-    default_guidance: float = 1.0
     max_guidance: float = 8.0
 
     @property
     def is_full_lcm(self) -> bool:
         return self.lcm_lora is None
 
+    @property
+    def default_guidance(self) -> float:
+        """Text-to-image guidance from the family's recipe (modes have their own, see modes.py)."""
+        return Mode.TXT2IMG.spec.recipe(self).guidance
+
     def supports(self, mode: Mode) -> bool:
-        companion = {
-            Mode.CONTROLNET: self.controlnet_canny,
-            Mode.T2I_ADAPTER: self.t2i_adapter_canny,
-            Mode.ANIMATE: self.motion_adapter,
-        }
-        return mode not in companion or companion[mode] is not None
+        spec = Mode(mode).spec
+        if self.architecture not in spec.pipelines:
+            return False
+        return spec.companion is None or getattr(self, spec.companion) is not None
 
     @property
     def modes(self) -> tuple[Mode, ...]:
@@ -99,6 +91,7 @@ class ModelFamily:
 
 OVERRIDABLE = (
     "base",
+    "unet",
     "lcm_lora",
     "inpaint_unet",
     "controlnet_canny",
@@ -107,6 +100,9 @@ OVERRIDABLE = (
     "safety_checker",
     "taesd",
 )
+
+# Published as a pickle-format file only (no safetensors): see ModelFamily.pickle_only.
+_SD15_T2I_CANNY = "TencentARC/t2iadapter_canny_sd15v2"
 
 _SD15_MOTION = _motion_loras(
     "zoom-in",
@@ -129,10 +125,11 @@ HUB_FAMILIES: Mapping[str, ModelFamily] = MappingProxyType(
             lcm_lora=LoraSource("latent-consistency/lcm-lora-sdv1-5"),
             inpaint_unet="stable-diffusion-v1-5/stable-diffusion-inpainting",
             controlnet_canny="lllyasviel/control_v11p_sd15_canny",
-            t2i_adapter_canny="TencentARC/t2iadapter_canny_sd15v2",
+            t2i_adapter_canny=_SD15_T2I_CANNY,
             motion_adapter="guoyww/animatediff-motion-adapter-v1-5-2",
             motion_loras=_SD15_MOTION,
             taesd="madebyollin/taesd",
+            pickle_only=frozenset({_SD15_T2I_CANNY}),
         ),
         "sdxl": ModelFamily(
             name="sdxl",
@@ -167,11 +164,40 @@ HUB_FAMILIES: Mapping[str, ModelFamily] = MappingProxyType(
             base="SimianLuo/LCM_Dreamshaper_v7",
             lcm_lora=None,
             controlnet_canny="lllyasviel/control_v11p_sd15_canny",
-            t2i_adapter_canny="TencentARC/t2iadapter_canny_sd15v2",
+            t2i_adapter_canny=_SD15_T2I_CANNY,
             motion_adapter="guoyww/animatediff-motion-adapter-v1-5-2",
             motion_loras=_SD15_MOTION,
             taesd="madebyollin/taesd",
-            default_guidance=8.0,
+            pickle_only=frozenset({_SD15_T2I_CANNY}),
+            max_guidance=15.0,
+        ),
+        # The guide's full-LCM SDXL: the distilled UNet on the SDXL base (guidance embedding).
+        "lcm-sdxl": ModelFamily(
+            name="lcm-sdxl",
+            architecture="sdxl",
+            description="LCM-SDXL, a fully distilled SDXL UNet on the SDXL base (1024²)",
+            base="stabilityai/stable-diffusion-xl-base-1.0",
+            unet="latent-consistency/lcm-sdxl",
+            lcm_lora=None,
+            controlnet_canny="diffusers/controlnet-canny-sdxl-1.0",
+            t2i_adapter_canny="TencentARC/t2i-adapter-canny-sdxl-1.0",
+            taesd="madebyollin/taesdxl",
+            default_size=1024,
+            min_side=512,
+            max_side=1536,
+            max_guidance=15.0,
+        ),
+        "lcm-ssd-1b": ModelFamily(
+            name="lcm-ssd-1b",
+            architecture="sdxl",
+            description="LCM-SSD-1B, a fully distilled SSD-1B UNet on the SSD-1B base (1024²)",
+            base="segmind/SSD-1B",
+            unet="latent-consistency/lcm-ssd-1b",
+            lcm_lora=None,
+            taesd="madebyollin/taesdxl",
+            default_size=1024,
+            min_side=512,
+            max_side=1536,
             max_guidance=15.0,
         ),
     }

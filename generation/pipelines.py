@@ -6,25 +6,15 @@ import inspect
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+import diffusers
 import torch
 from diffusers import (
     AnimateDiffPipeline,
     ControlNetModel,
     LCMScheduler,
     MotionAdapter,
-    StableDiffusionAdapterPipeline,
-    StableDiffusionControlNetPipeline,
-    StableDiffusionImg2ImgPipeline,
-    StableDiffusionInpaintPipeline,
-    StableDiffusionPipeline,
-    StableDiffusionXLAdapterPipeline,
-    StableDiffusionXLControlNetPipeline,
-    StableDiffusionXLImg2ImgPipeline,
-    StableDiffusionXLInpaintPipeline,
-    StableDiffusionXLPipeline,
     T2IAdapter,
     UNet2DConditionModel,
     UNetMotionModel,
@@ -34,6 +24,7 @@ from generation.canny import canny_edges
 from generation.decoding import DecodedBatch, decode_batch
 from generation.errors import GenerationCancelled, InvalidInput, ModelUnavailable
 from generation.families import LoraSource, Mode, ModelFamily
+from generation.modes import MODES
 from generation.requests import GenerationRequest, GenerationResult
 from generation.styles import Style, StyleLibrary, style_adapter_name
 
@@ -42,33 +33,6 @@ log = logging.getLogger(__name__)
 # Return False to cancel the running batch.
 StepCallback = Callable[[int, int], bool | None]
 LCM_ADAPTER = "lcm"
-
-
-@dataclass(frozen=True)
-class _Classes:
-    txt2img: type
-    img2img: type
-    inpaint: type
-    controlnet: type
-    adapter: type
-
-
-_ARCHITECTURE_CLASSES = {
-    "sd": _Classes(
-        StableDiffusionPipeline,
-        StableDiffusionImg2ImgPipeline,
-        StableDiffusionInpaintPipeline,
-        StableDiffusionControlNetPipeline,
-        StableDiffusionAdapterPipeline,
-    ),
-    "sdxl": _Classes(
-        StableDiffusionXLPipeline,
-        StableDiffusionXLImg2ImgPipeline,
-        StableDiffusionXLInpaintPipeline,
-        StableDiffusionXLControlNetPipeline,
-        StableDiffusionXLAdapterPipeline,
-    ),
-}
 
 
 class PipelineSet:
@@ -103,7 +67,12 @@ class PipelineSet:
         self.compile_backend = compile_backend
         self.device = torch.device(device)
         self.dtype = dtype
-        self._classes = _ARCHITECTURE_CLASSES[family.architecture]
+        # Each mode's pipeline class for this architecture, as its declaration names it.
+        self._classes = {
+            mode: getattr(diffusers, spec.pipelines[family.architecture])
+            for mode, spec in MODES.items()
+            if family.architecture in spec.pipelines
+        }
         self.styles = styles or StyleLibrary()
         self._styles = self.styles.for_architecture(family.architecture)
         self.unavailable_styles: dict[str, str] = {}
@@ -129,8 +98,11 @@ class PipelineSet:
         extra = {}
         if self.family.architecture == "sd":
             extra = dict(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+        if self.family.unet is not None:
+            # A fully distilled LCM UNet in its own repo, on the base's other components.
+            extra["unet"] = self._load_model(UNet2DConditionModel, self.family.unet)
         try:
-            pipe = self._classes.txt2img.from_pretrained(
+            pipe = self._classes[Mode.TXT2IMG].from_pretrained(
                 self.family.base, dtype=self.dtype, use_safetensors=True, **extra
             )
         except (OSError, ValueError) as exc:
@@ -192,18 +164,24 @@ class PipelineSet:
 
     def _load_unet_lora(self, unet, lora: LoraSource, adapter_name: str) -> None:
         """Load only the UNet half of a LoRA into an extra UNet; text encoders are shared."""
-        state, alphas = self._classes.txt2img.lora_state_dict(
+        state, alphas = self._classes[Mode.TXT2IMG].lora_state_dict(
             lora.source, weight_name=lora.weight_name, use_safetensors=True
         )
         unet.load_lora_adapter(
             state, prefix="unet", network_alphas=alphas, adapter_name=adapter_name
         )
 
-    def _load_shared_adapters(self, unet) -> None:
+    def _load_shared_adapters(self, unet, mode: Mode) -> None:
+        """The LCM-LoRA (fused at the mode's recipe weight on GPUs) and styles, on an extra UNet.
+
+        Each extra UNet belongs to one mode, so it can hold its own fused copy: AnimateDiff's
+        recipe runs the LCM-LoRA at 0.55 while the base UNet has it merged at 1.0.
+        """
         if self.family.lcm_lora is not None:
             self._load_unet_lora(unet, self.family.lcm_lora, LCM_ADAPTER)
             if self.fuse_lcm_lora:
-                unet.fuse_lora(adapter_names=[LCM_ADAPTER], lora_scale=1.0)
+                weight = mode.spec.recipe(self.family).lcm_lora_weight
+                unet.fuse_lora(adapter_names=[LCM_ADAPTER], lora_scale=weight)
                 unet.unload_lora()
         for style in self._loaded_styles():
             self._load_unet_lora(
@@ -228,22 +206,22 @@ class PipelineSet:
         return self._pipes[mode]
 
     def _build(self, mode: Mode):
-        base, classes = self._base, self._classes
+        base, cls = self._base, self._classes[mode]
         if mode is Mode.IMG2IMG:
-            pipe = classes.img2img.from_pipe(base)
+            pipe = cls.from_pipe(base)
         elif mode is Mode.INPAINT:
             if self.family.inpaint_unet is None:
-                pipe = classes.inpaint.from_pipe(base)
+                pipe = cls.from_pipe(base)
             else:
                 unet = self._load_model(UNet2DConditionModel, self.family.inpaint_unet, "unet")
-                self._load_shared_adapters(unet)
-                pipe = classes.inpaint.from_pipe(base, unet=unet)
+                self._load_shared_adapters(unet, mode)
+                pipe = cls.from_pipe(base, unet=unet)
         elif mode is Mode.CONTROLNET:
             controlnet = self._load_model(ControlNetModel, self.family.controlnet_canny)
-            pipe = classes.controlnet.from_pipe(base, controlnet=controlnet)
+            pipe = cls.from_pipe(base, controlnet=controlnet)
         elif mode is Mode.T2I_ADAPTER:
             adapter = self._load_model(T2IAdapter, self.family.t2i_adapter_canny)
-            pipe = classes.adapter.from_pipe(base, adapter=adapter)
+            pipe = cls.from_pipe(base, adapter=adapter)
         elif mode is Mode.ANIMATE:
             pipe = self._build_animate()
         else:  # pragma: no cover - Mode is closed
@@ -255,6 +233,10 @@ class PipelineSet:
 
     def _load_model(self, cls, source: str, subfolder: str | None = None):
         """Load one companion model in the set's dtype onto its device."""
+        if source in self.family.pickle_only:
+            from generation.safetensors_mirror import safetensors_mirror
+
+            source = safetensors_mirror(source)
         try:
             model = cls.from_pretrained(
                 source, subfolder=subfolder, dtype=self.dtype, use_safetensors=True
@@ -270,12 +252,17 @@ class PipelineSet:
         # drag its LoRA layers along under names the motion model does not know, so the motion UNet
         # starts from the clean base weights on disk and gets its own adapters.
         motion_adapter = self._load_model(MotionAdapter, self.family.motion_adapter)
-        clean_unet = self._load_model(UNet2DConditionModel, self.family.base, "unet")
+        if self.family.unet is not None:
+            clean_unet = self._load_model(UNet2DConditionModel, self.family.unet)
+        else:
+            clean_unet = self._load_model(UNet2DConditionModel, self.family.base, "unet")
         unet = UNetMotionModel.from_unet2d(clean_unet, motion_adapter).to(self.device, self.dtype)
         del clean_unet  # from_unet2d copied its weights; do not hold a third UNet
-        self._load_shared_adapters(unet)
+        self._load_shared_adapters(unet, Mode.ANIMATE)
         for name, lora in self.family.motion_loras.items():
             self._load_unet_lora(unet, lora, _motion_adapter_name(name))
+        if unet.config.time_cond_proj_dim is not None:
+            GuidanceEmbedding.attach(unet, self._base)
         base = self._base
         return AnimateDiffPipeline(
             vae=base.vae,
@@ -369,9 +356,10 @@ class PipelineSet:
     def _activate_adapters(self, pipe, request: GenerationRequest) -> None:
         """Switch the loaded adapters to this batch's set and weights (a few ms, no reload)."""
         names, weights = [], []
+        recipe = request.mode.spec.recipe(self.family)
         if self.family.lcm_lora is not None and not self.fuse_lcm_lora:
             names.append(LCM_ADAPTER)
-            weights.append(1.0)
+            weights.append(recipe.lcm_lora_weight)
         for choice in request.styles:
             if choice.name in self.unavailable_styles:
                 raise ModelUnavailable(
@@ -386,7 +374,7 @@ class PipelineSet:
         if pipe.unet is not self._base.unet:
             if request.mode is Mode.ANIMATE and request.motion is not None:
                 names = [*names, _motion_adapter_name(request.motion)]
-                weights = [*weights, 1.0]
+                weights = [*weights, recipe.motion_weight]
             _switch_adapters(pipe.unet, names, weights)
 
     def _call_arguments(self, pipe, requests: Sequence[GenerationRequest]):
@@ -420,9 +408,10 @@ class PipelineSet:
             height=first.height,
             width=first.width,
         )
-        if first.mode in (Mode.IMG2IMG, Mode.INPAINT):
+        spec = first.mode.spec
+        if "strength" in spec.fields:
             kwargs.update(image=images, strength=first.strength)
-        if first.mode is Mode.INPAINT:
+        if "mask" in spec.inputs:
             kwargs.update(mask_image=masks)
         if first.mode is Mode.CONTROLNET:
             kwargs.update(image=controls, controlnet_conditioning_scale=first.conditioning_scale)
@@ -430,6 +419,12 @@ class PipelineSet:
             kwargs.update(image=controls, adapter_conditioning_scale=first.conditioning_scale)
         if first.mode is Mode.ANIMATE:
             kwargs.update(num_frames=first.frames)
+        embedding = GuidanceEmbedding.of(pipe.unet)
+        if embedding is not None:
+            # This pipeline would run classifier-free guidance for any guidance above 1; a full
+            # LCM UNet takes guidance as an embedding instead, at one UNet pass per step.
+            embedding.guidance = first.guidance
+            kwargs["guidance_scale"] = 1.0
         return kwargs, control_images
 
     def _split(
@@ -512,9 +507,9 @@ class PipelineSet:
         }
         if request.negative_prompt:
             params["negative_prompt"] = request.negative_prompt
-        if request.mode in (Mode.IMG2IMG, Mode.INPAINT):
+        if "strength" in request.mode.spec.fields:
             params["strength"] = request.strength
-        if request.mode in (Mode.CONTROLNET, Mode.T2I_ADAPTER):
+        if "conditioning_scale" in request.mode.spec.fields:
             params.update(
                 low_threshold=request.canny_low,
                 high_threshold=request.canny_high,
@@ -622,3 +617,35 @@ def _progress_arguments(pipe, on_step: StepCallback | None, total: int) -> dict[
 
         return {"callback_on_step_end": on_step_end}
     return {"callback": lambda step, timestep, latents: report(step), "callback_steps": 1}
+
+
+class GuidanceEmbedding:
+    """Feeds a full LCM UNet its guidance embedding where the pipeline does not (AnimateDiff).
+
+    AnimateDiffPipeline never passes ``timestep_cond``: on a distilled UNet it would run real
+    classifier-free guidance instead (twice the cost, over-saturated frames). A forward pre-hook
+    adds the embedding the other LCM pipelines compute, from ``guidance`` set before each call.
+    """
+
+    def __init__(self, unet, base_pipe) -> None:
+        self.guidance = 1.0
+        self._dim = unet.config.time_cond_proj_dim
+        self._embed = base_pipe.get_guidance_scale_embedding
+        unet.register_forward_pre_hook(self._add_embedding, with_kwargs=True)
+
+    @classmethod
+    def attach(cls, unet, base_pipe) -> GuidanceEmbedding:
+        unet._lcm_guidance_embedding = cls(unet, base_pipe)
+        return unet._lcm_guidance_embedding
+
+    @staticmethod
+    def of(unet) -> GuidanceEmbedding | None:
+        return getattr(unet, "_lcm_guidance_embedding", None)
+
+    def _add_embedding(self, _module, args, kwargs):
+        if kwargs.get("timestep_cond") is None:
+            sample = args[0] if args else kwargs["sample"]
+            w = torch.full((sample.shape[0],), self.guidance - 1.0)
+            embedding = self._embed(w, embedding_dim=self._dim)
+            kwargs["timestep_cond"] = embedding.to(device=sample.device, dtype=sample.dtype)
+        return args, kwargs

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from generation.errors import InvalidInput
 from generation.families import Mode, ModelFamily
+from generation.modes import Recipe
 from generation.styles import StyleChoice, StyleLibrary
 
 if TYPE_CHECKING:
@@ -33,18 +34,20 @@ class GenerationRequest:
     negative_prompt: str = ""
     width: int | None = None  # None: the family default, or the upload's size for image modes
     height: int | None = None
-    steps: int = 4
-    guidance: float | None = None  # None: the family default
+    # None in steps, guidance, strength, conditioning_scale and frames: the mode's recipe for
+    # the family (generation/modes.py), filled in by validate_request.
+    steps: int | None = None
+    guidance: float | None = None
     seed: int | None = None  # None: a random seed, chosen once and reported
     count: int = 1
-    strength: float = 0.6
+    strength: float | None = None
     image: Image | None = None
     mask: Image | None = None
     canny_low: int = 100
     canny_high: int = 200
-    conditioning_scale: float = 0.8
+    conditioning_scale: float | None = None
     styles: tuple[StyleChoice, ...] = ()
-    frames: int = 16
+    frames: int | None = None
     fps: int = 8
     motion: str | None = None
     safety_check: bool = False
@@ -56,21 +59,14 @@ class GenerationRequest:
         return tuple((self.seed + i) % (MAX_SEED + 1) for i in range(self.count))
 
     def batch_key(self) -> tuple:
-        """Requests with equal keys can run in one pipeline call."""
-        key: tuple = (self.mode, self.width, self.height, self.steps, self.guidance)
-        key += (self.styles, bool(self.negative_prompt), self.quality)
-        if self.mode in (Mode.IMG2IMG, Mode.INPAINT):
-            key += (self.strength,)
-        if self.mode in (Mode.CONTROLNET, Mode.T2I_ADAPTER):
-            key += (self.conditioning_scale,)
-        if self.mode is Mode.ANIMATE:
-            key += (self.frames, self.motion)
-        return key
+        """Requests with equal keys can run in one pipeline call (the mode declares which)."""
+        fields = Mode(self.mode).spec.batch_fields()
+        return (*(getattr(self, name) for name in fields), bool(self.negative_prompt))
 
     @property
     def denoising_steps(self) -> int:
         """Steps the scheduler really runs: img2img and inpaint skip the first (1 - strength)."""
-        if self.mode in (Mode.IMG2IMG, Mode.INPAINT):
+        if "strength" in Mode(self.mode).spec.fields:
             return int(self.steps * self.strength)
         return self.steps
 
@@ -105,7 +101,7 @@ def validate_request(
     Image modes get their working size from the upload and their image (and mask) resized to it.
     """
     from generation.masks import prepare_mask
-    from generation.sizing import check_size, fit_size, resize_to
+    from generation.sizing import check_size, resize_to
 
     mode = Mode(request.mode)
     if not family.supports(mode):
@@ -114,6 +110,8 @@ def validate_request(
             f"{mode} is not available for the {family.name} family",
             ", ".join(family.modes),
         )
+    recipe = mode.spec.recipe(family)
+    request = _with_recipe(request, recipe)
     prompt = request.prompt.strip()
     if not prompt:
         raise InvalidInput("prompt", "is empty", "1–2000 characters")
@@ -121,12 +119,12 @@ def validate_request(
         raise InvalidInput("prompt", f"has {len(prompt)} characters", "1–2000 characters")
     _check_range("steps", request.steps, MIN_STEPS, MAX_STEPS)
     _check_range("count", request.count, 1, MAX_COUNT)
-    guidance = family.default_guidance if request.guidance is None else float(request.guidance)
+    guidance = float(request.guidance)
     _check_range("guidance", guidance, 0.0, family.max_guidance)
     seed = secrets.randbelow(MAX_SEED + 1) if request.seed is None else int(request.seed)
     _check_range("seed", seed, 0, MAX_SEED)
 
-    if mode in (Mode.IMG2IMG, Mode.INPAINT):
+    if "strength" in mode.spec.fields:
         _check_range("strength", request.strength, 0.01, 1.0)
         if int(request.steps * request.strength) < 1:
             raise InvalidInput(
@@ -135,7 +133,7 @@ def validate_request(
                 f"steps × strength ≥ 1, so strength ≥ {1 / request.steps:.2f}"
                 f" at {request.steps} steps",
             )
-    if mode in (Mode.CONTROLNET, Mode.T2I_ADAPTER):
+    if "conditioning_scale" in mode.spec.fields:
         _check_range("conditioning_scale", request.conditioning_scale, 0.0, MAX_CONDITIONING_SCALE)
         _check_range("low_threshold", request.canny_low, 0, 255)
         _check_range("high_threshold", request.canny_high, 0, 255)
@@ -160,15 +158,16 @@ def validate_request(
     if request.quality == "fast" and family.taesd is None:
         raise InvalidInput("quality", f"{family.name} has no fast decoder", "full")
     chosen = _validate_styles(request.styles, family, styles)
-    width, height = _working_size(request, family, mode, fit_size)
-    check_size(width, height, min_side=family.min_side, max_side=family.max_side)
+    multiple = mode.spec.size_multiple(family.architecture)
+    width, height = _working_size(request, family, mode, multiple)
+    check_size(width, height, min_side=family.min_side, max_side=family.max_side, multiple=multiple)
 
     image, mask = request.image, request.mask
     if mode.needs_image:
         if image is None:
             raise InvalidInput("image", f"{mode} needs an input image", "a PNG, JPEG, WebP or GIF")
         image = resize_to(image.convert("RGB"), (width, height))
-    if mode is Mode.INPAINT:
+    if "mask" in mode.spec.inputs:
         if mask is None:
             raise InvalidInput("mask", "inpaint needs a mask", "white = repaint, black = keep")
         mask = prepare_mask(mask, request.image.size)
@@ -213,11 +212,31 @@ def _validate_styles(
     return tuple(sorted(chosen, key=lambda c: c.name))
 
 
-def _working_size(request, family, mode, fit_size) -> tuple[int, int]:
+def _with_recipe(request: GenerationRequest, recipe: Recipe) -> GenerationRequest:
+    """Fill every option the user left out from the mode's recipe for this family."""
+    missing = {
+        name: value for name, value in recipe.values().items() if getattr(request, name) is None
+    }
+    return replace(request, **missing) if missing else request
+
+
+def _working_size(request, family, mode, multiple: int) -> tuple[int, int]:
+    """The size the pipeline runs at: given, the upload's (fitted), or the family's default.
+
+    Every side is a multiple of the mode's size rule, so an upload of any shape produces an image.
+    """
+    from generation.sizing import fit_size
+
     if request.width is not None and request.height is not None:
         return int(request.width), int(request.height)
     if request.width is not None or request.height is not None:
         raise InvalidInput("size", "give both width and height", "WIDTHxHEIGHT, e.g. 512x512")
     if mode.needs_image and request.image is not None:
-        return fit_size(*request.image.size, min_side=family.min_side, max_side=family.default_size)
-    return family.default_size, family.default_size
+        return fit_size(
+            *request.image.size,
+            min_side=family.min_side,
+            max_side=family.default_size,
+            multiple=multiple,
+        )
+    side = family.default_size // multiple * multiple
+    return side, side

@@ -53,15 +53,21 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def check_size(
-    width: int, height: int, *, min_side: int, max_side: int, parameter: str = "size"
+    width: int,
+    height: int,
+    *,
+    min_side: int,
+    max_side: int,
+    parameter: str = "size",
+    multiple: int = 8,
 ) -> None:
-    """Raise InvalidInput unless both sides are multiples of 8 within [min_side, max_side]."""
-    allowed = f"each side a multiple of 8 from {min_side} to {max_side}"
+    """Raise InvalidInput unless both sides are multiples of ``multiple`` within the bounds."""
+    allowed = f"each side a multiple of {multiple} from {min_side} to {max_side}"
     for name, side in (("width", width), ("height", height)):
         if isinstance(side, bool) or not isinstance(side, int):
             raise InvalidInput(parameter, f"{name} {side!r} is not a whole number", allowed)
-        if side % 8:
-            raise InvalidInput(parameter, f"{name} {side} is not a multiple of 8", allowed)
+        if side % multiple:
+            raise InvalidInput(parameter, f"{name} {side} is not a multiple of {multiple}", allowed)
         if not min_side <= side <= max_side:
             raise InvalidInput(parameter, f"{name} {side} is out of range", allowed)
 

@@ -12,7 +12,16 @@ from generation.families import HUB_FAMILIES, Mode, family_names, resolve_family
 
 
 def test_every_product_family_is_registered_with_real_hub_ids():
-    assert set(family_names()) == {"sd15", "sdxl", "ssd-1b", "dreamshaper-lcm", "tiny", "tiny-xl"}
+    assert set(family_names()) == {
+        "sd15",
+        "sdxl",
+        "ssd-1b",
+        "dreamshaper-lcm",
+        "lcm-sdxl",
+        "lcm-ssd-1b",
+        "tiny",
+        "tiny-xl",
+    }
     sd15 = HUB_FAMILIES["sd15"]
     assert sd15.base == "stable-diffusion-v1-5/stable-diffusion-v1-5"
     assert sd15.lcm_lora.source == "latent-consistency/lcm-lora-sdv1-5"
@@ -25,6 +34,19 @@ def test_every_product_family_is_registered_with_real_hub_ids():
     assert HUB_FAMILIES["ssd-1b"].lcm_lora.source == "latent-consistency/lcm-lora-ssd-1b"
     assert HUB_FAMILIES["dreamshaper-lcm"].is_full_lcm
     assert set(HUB_FAMILIES["sd15"].modes) == set(Mode)
+    # The guide's full-LCM SDXL and SSD-1B: the distilled UNet repo on the base model.
+    lcm_sdxl, lcm_ssd = HUB_FAMILIES["lcm-sdxl"], HUB_FAMILIES["lcm-ssd-1b"]
+    assert (lcm_sdxl.base, lcm_sdxl.unet) == (
+        "stabilityai/stable-diffusion-xl-base-1.0",
+        "latent-consistency/lcm-sdxl",
+    )
+    assert (lcm_ssd.base, lcm_ssd.unet) == ("segmind/SSD-1B", "latent-consistency/lcm-ssd-1b")
+    assert lcm_sdxl.is_full_lcm and lcm_ssd.is_full_lcm
+    assert Mode.ANIMATE not in lcm_sdxl.modes  # no SDXL motion adapter in the registry
+    assert Mode.CONTROLNET not in lcm_ssd.modes  # SDXL's residuals do not fit SSD-1B's blocks
+    # Published only as a pickle file: read through a safetensors mirror, nothing else.
+    assert sd15.pickle_only == {"TencentARC/t2iadapter_canny_sd15v2"}
+    assert HUB_FAMILIES["sdxl"].pickle_only == frozenset()
 
 
 def test_overrides_point_components_at_local_paths(tmp_path):

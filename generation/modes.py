@@ -1,0 +1,183 @@
+"""One declaration per mode: pipeline classes, inputs, size rule, recipes and batch fields."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+
+class Mode(StrEnum):
+    """What one request asks the pipelines to do."""
+
+    TXT2IMG = "txt2img"
+    IMG2IMG = "img2img"
+    INPAINT = "inpaint"
+    CONTROLNET = "controlnet"
+    T2I_ADAPTER = "t2i-adapter"
+    ANIMATE = "animate"
+
+    @property
+    def spec(self) -> ModeSpec:
+        return MODES[self]
+
+    @property
+    def needs_image(self) -> bool:
+        return "image" in self.spec.inputs
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The guide's settings for one mode: what a job uses where the user chose nothing.
+
+    ``lcm_lora_weight`` and ``motion_weight`` are adapter weights, not request options: the
+    AnimateDiff recipe runs the LCM-LoRA at 0.55 and the motion LoRA at 1.2.
+    """
+
+    steps: int = 4
+    guidance: float = 1.0
+    strength: float | None = None
+    conditioning_scale: float | None = None
+    frames: int | None = None
+    lcm_lora_weight: float = 1.0
+    motion_weight: float = 1.0
+
+    def values(self) -> dict[str, Any]:
+        """The request options this recipe sets (adapter weights are the pipelines' business)."""
+        picked = dict(steps=self.steps, guidance=self.guidance)
+        for name in ("strength", "conditioning_scale", "frames"):
+            if getattr(self, name) is not None:
+                picked[name] = getattr(self, name)
+        return picked
+
+
+# Fields every mode's jobs carry; a mode adds its own (``ModeSpec.fields``).
+COMMON_BATCH_FIELDS = ("mode", "width", "height", "steps", "guidance", "styles", "quality")
+
+
+@dataclass(frozen=True)
+class ModeSpec:
+    """Everything the validator, the pipelines, the engine and the bot need to know of a mode."""
+
+    mode: Mode
+    # diffusers pipeline class name per family architecture ("sd", "sdxl").
+    pipelines: Mapping[str, str]
+    # What a job must bring besides a prompt: "image", "mask".
+    inputs: frozenset[str]
+    # Request fields that only this mode reads: they split batches and go into the journal.
+    fields: tuple[str, ...]
+    # The ModelFamily attribute naming the companion model this mode needs, if any.
+    companion: str | None
+    lora_recipe: Recipe  # with a base model plus the LCM-LoRA
+    full_lcm_recipe: Recipe  # with a fully distilled LCM checkpoint (guidance embedding)
+    # Each side of the working size is a multiple of this, per architecture (8 where absent).
+    size_multiples: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    # Fields of ``fields`` that differ per job inside one batch (the edge thresholds make each
+    # job's own control image; fps only matters when the GIF is written).
+    per_job_fields: tuple[str, ...] = ()
+    # The section of the diffusers LCM guide each recipe comes from, shown in the README table.
+    guide: str = ""
+
+    def recipe(self, family) -> Recipe:
+        return self.full_lcm_recipe if family.is_full_lcm else self.lora_recipe
+
+    def size_multiple(self, architecture: str) -> int:
+        """The VAE needs 8; the SDXL T2I-Adapter downsamples by 16 and needs both sides so."""
+        return self.size_multiples.get(architecture, 8)
+
+    def batch_fields(self) -> tuple[str, ...]:
+        """Fields that must be equal for jobs to share one pipeline call."""
+        own = tuple(name for name in self.fields if name not in self.per_job_fields)
+        return (*COMMON_BATCH_FIELDS, *own)
+
+
+def _spec(mode: Mode, sd: str, sdxl: str | None, **rest) -> ModeSpec:
+    pipelines = {"sd": sd} if sdxl is None else {"sd": sd, "sdxl": sdxl}
+    return ModeSpec(mode=mode, pipelines=MappingProxyType(pipelines), **rest)
+
+
+_CANNY_THRESHOLDS = ("canny_low", "canny_high")
+_CANNY_FIELDS = (*_CANNY_THRESHOLDS, "conditioning_scale")
+
+MODES: Mapping[Mode, ModeSpec] = MappingProxyType(
+    {
+        Mode.TXT2IMG: _spec(
+            Mode.TXT2IMG,
+            "StableDiffusionPipeline",
+            "StableDiffusionXLPipeline",
+            inputs=frozenset(),
+            fields=(),
+            companion=None,
+            lora_recipe=Recipe(steps=4, guidance=1.0),
+            full_lcm_recipe=Recipe(steps=4, guidance=8.0),
+            guide="Text-to-image",
+        ),
+        Mode.IMG2IMG: _spec(
+            Mode.IMG2IMG,
+            "StableDiffusionImg2ImgPipeline",
+            "StableDiffusionXLImg2ImgPipeline",
+            inputs=frozenset({"image"}),
+            fields=("strength",),
+            companion=None,
+            lora_recipe=Recipe(steps=4, guidance=1.0, strength=0.6),
+            full_lcm_recipe=Recipe(steps=4, guidance=7.5, strength=0.5),
+            guide="Image-to-image",
+        ),
+        Mode.INPAINT: _spec(
+            Mode.INPAINT,
+            "StableDiffusionInpaintPipeline",
+            "StableDiffusionXLInpaintPipeline",
+            inputs=frozenset({"image", "mask"}),
+            fields=("strength",),
+            companion=None,
+            # The guide: 4 steps at guidance 4 and the pipeline's full strength, so all 4 run.
+            lora_recipe=Recipe(steps=4, guidance=4.0, strength=1.0),
+            full_lcm_recipe=Recipe(steps=4, guidance=8.0, strength=1.0),
+            guide="Inpainting",
+        ),
+        Mode.CONTROLNET: _spec(
+            Mode.CONTROLNET,
+            "StableDiffusionControlNetPipeline",
+            "StableDiffusionXLControlNetPipeline",
+            inputs=frozenset({"image"}),
+            fields=_CANNY_FIELDS,
+            per_job_fields=_CANNY_THRESHOLDS,
+            companion="controlnet_canny",
+            lora_recipe=Recipe(steps=4, guidance=1.5, conditioning_scale=0.8),
+            # The guide passes neither: the pipeline's own 7.5 and 1.0 apply.
+            full_lcm_recipe=Recipe(steps=4, guidance=7.5, conditioning_scale=1.0),
+            guide="ControlNet",
+        ),
+        Mode.T2I_ADAPTER: _spec(
+            Mode.T2I_ADAPTER,
+            "StableDiffusionAdapterPipeline",
+            "StableDiffusionXLAdapterPipeline",
+            inputs=frozenset({"image"}),
+            fields=_CANNY_FIELDS,
+            per_job_fields=_CANNY_THRESHOLDS,
+            companion="t2i_adapter_canny",
+            lora_recipe=Recipe(steps=4, guidance=1.5, conditioning_scale=0.8),
+            full_lcm_recipe=Recipe(steps=4, guidance=5.0, conditioning_scale=0.8),
+            size_multiples=MappingProxyType({"sdxl": 16}),
+            guide="T2I-Adapter",
+        ),
+        Mode.ANIMATE: _spec(
+            Mode.ANIMATE,
+            "AnimateDiffPipeline",
+            None,
+            inputs=frozenset(),
+            fields=("frames", "fps", "motion"),
+            per_job_fields=("fps",),
+            companion="motion_adapter",
+            # The guide: 5 steps, guidance 1.25, adapters [lcm 0.55, motion 1.2]. 16 frames, not
+            # its 24: the v1-5-2 motion adapter was trained on 16 and 24 costs 1.5× the GPU.
+            lora_recipe=Recipe(
+                steps=5, guidance=1.25, frames=16, lcm_lora_weight=0.55, motion_weight=1.2
+            ),
+            full_lcm_recipe=Recipe(steps=4, guidance=8.0, frames=16, motion_weight=1.2),
+            guide="AnimateDiff",
+        ),
+    }
+)
