@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -56,12 +56,19 @@ def resolve(
     layers: PresetLayers = PresetLayers(),
     *,
     built_in: Mapping[str, Any],
+    qualifiers: Mapping[str, Sequence[str]] = MappingProxyType({}),
 ) -> Resolved:
     """Merge the layers for one command; the first layer that sets a key wins.
 
     `options` are the command's options as typed, with None for an option the user left out.
     `built_in` is the complete parameter set with its defaults; it decides which keys exist.
     A None at any layer above built-in means "not set here", so the next layer is asked.
+
+    `qualifiers` maps a key to the keys that qualify it (the styles to their style weight). A
+    qualifying key comes from the options, or else only from the layer that set the key it
+    qualifies: a choice is overridden as a whole (a preset's style weight never applies to styles
+    the user picked, nor to a server default's), while an option typed now still adjusts a
+    stored choice (a style weight option re-weights a preset's styles).
     """
     ordered: list[tuple[str, Mapping[str, Any]]] = [(OPTION, options)]
     for layer, source in (
@@ -72,16 +79,19 @@ def resolve(
         if layer is not None:
             ordered.append((source or preset_source(layer.name), layer.parameters))
 
-    values: dict[str, Any] = {}
-    sources: dict[str, str] = {}
+    qualified = {key: lead for lead, keys in qualifiers.items() for key in keys}
+    chosen: dict[str, tuple[Any, str]] = {}
     for key, default in built_in.items():
-        for source, layer_values in ordered:
-            if layer_values.get(key) is not None:
-                values[key], sources[key] = layer_values[key], source
-                break
-        else:
-            values[key], sources[key] = default, BUILT_IN
+        if key not in qualified:
+            chosen[key] = _first_set(key, ordered, default)
+    for key, lead in qualified.items():
+        if key in built_in:
+            lead_source = chosen[lead][1] if lead in chosen else None
+            allowed = [(s, v) for s, v in ordered if s in (OPTION, lead_source)]
+            chosen[key] = _first_set(key, allowed, built_in[key])
 
+    values = {key: chosen[key][0] for key in built_in}
+    sources = {key: chosen[key][1] for key in built_in}
     ignored = tuple(
         (key, source)
         for source, layer_values in ordered
@@ -89,3 +99,12 @@ def resolve(
         if key not in built_in and value is not None
     )
     return Resolved(MappingProxyType(values), MappingProxyType(sources), ignored)
+
+
+def _first_set(
+    key: str, ordered: Sequence[tuple[str, Mapping[str, Any]]], default: Any
+) -> tuple[Any, str]:
+    for source, layer_values in ordered:
+        if layer_values.get(key) is not None:
+            return layer_values[key], source
+    return default, BUILT_IN
