@@ -11,7 +11,7 @@ from discord.ext import commands, tasks
 
 from bot.delivery_targets import ChannelTarget
 from bot.job_builder import Cooldowns, channel_is_nsfw
-from bot.job_parameters import build_request
+from bot.job_parameters import build_request, upgrade_parameters
 from bot.jobs import JobContext, JobService
 from bot.logs import bind_log_context
 from bot.result_actions import ResultActions
@@ -188,7 +188,8 @@ class LcmBot(commands.Bot):
             upload_limit=getattr(getattr(channel, "guild", None), "filesize_limit", 10 * 2**20),
             parent_id=job.parent_id,
         )
-        parameters = job.parameters
+        # A job journaled by an older version stored one `style` and its weight.
+        parameters = upgrade_parameters(job.parameters)
         request = build_request(
             Mode(parameters["mode"]),
             str(parameters["prompt"]),

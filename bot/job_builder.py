@@ -11,12 +11,19 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.attachments import read_attachment
-from bot.job_parameters import build_request, builtin_defaults, effective_mode
+from bot.job_parameters import (
+    QUALIFIERS,
+    build_request,
+    builtin_defaults,
+    effective_mode,
+    upgrade_layers,
+)
 from bot.jobs import JobContext
+from bot.style_options import check_style_names, effective_styles, fold_style_options
 from generation.families import Mode
 from generation.requests import GenerationRequest, validate_request
 from storage.models import Guild
-from storage.precedence import resolve
+from storage.precedence import OPTION, resolve
 
 if TYPE_CHECKING:
     from bot.app import LcmBot
@@ -86,16 +93,31 @@ async def prepare_job(
     guild_id = interaction.guild_id
     guild = await guild_settings(bot, guild_id)
     check_user_may_start(bot, user_id, guild)
-    layers = await bot.database.presets.layers(
-        user_id=user_id, guild_id=guild_id, preset=given.preset
+    options = fold_style_options(given.options)
+    layers = upgrade_layers(
+        await bot.database.presets.layers(user_id=user_id, guild_id=guild_id, preset=given.preset)
     )
     # Twice: which adapter /canny runs is itself a resolved value, and picks the recipe.
-    resolved = resolve(given.options, layers, built_in=builtin_defaults(bot.family, given.mode))
+    resolved = resolve(
+        options, layers, built_in=builtin_defaults(bot.family, given.mode), qualifiers=QUALIFIERS
+    )
     mode = effective_mode(given.mode, resolved.values)
     if mode is not given.mode:
-        resolved = resolve(given.options, layers, built_in=builtin_defaults(bot.family, mode))
+        resolved = resolve(
+            options, layers, built_in=builtin_defaults(bot.family, mode), qualifiers=QUALIFIERS
+        )
     values = dict(resolved.values)
     _apply_server_limits(values, guild, bot)
+    styles = effective_styles(values, resolved.sources)
+    styles_from = resolved.sources["styles"]
+    check_style_names(
+        styles.picks,
+        bot.styles,
+        bot.family,
+        guild.allowed_styles,
+        stored_in=None if styles_from == OPTION else styles_from,
+    )
+    values["styles"] = styles.picks
 
     image = mask = None
     max_bytes = int(bot.settings.lcm_max_upload_mb * 2**20)
@@ -120,7 +142,13 @@ async def prepare_job(
                 )
 
     command = given.mode.value if given.mode is not Mode.T2I_ADAPTER else "canny"
-    context = interaction_context(interaction, guild, command, sources=dict(resolved.sources))
+    context = interaction_context(
+        interaction,
+        guild,
+        command,
+        sources=dict(resolved.sources),
+        style_origins=dict(styles.origins),
+    )
     request = build_request(
         given.mode,
         given.prompt,
@@ -195,7 +223,3 @@ def _apply_server_limits(values: dict[str, Any], guild: Guild, bot: LcmBot) -> N
         raise Refusal(f"This server allows at most {guild.max_steps} steps.")
     if guild.max_count is not None and int(values["count"]) > guild.max_count:
         raise Refusal(f"This server allows at most {guild.max_count} images per job.")
-    style = values.get("style")
-    if style and guild.allowed_styles is not None and style not in guild.allowed_styles:
-        allowed = ", ".join(guild.allowed_styles) or "none"
-        raise Refusal(f"The style {style!r} is not allowed here (allowed: {allowed}).")

@@ -46,6 +46,8 @@ class JobContext:
     nsfw_policy: NsfwPolicy = NsfwPolicy.BLOCK
     upload_limit: int = 10 * 1024 * 1024
     sources: Mapping[str, str] = field(default_factory=dict)
+    # Style name → where it and its weight came from ("option; default weight"), for the caption.
+    style_origins: Mapping[str, str] = field(default_factory=dict)
     parent_id: int | None = None
 
     @property
@@ -197,6 +199,7 @@ class JobService:
             journal_parameters(result.request),
             seeds=result.seeds,
             sources=context.sources,
+            style_origins=context.style_origins,
             job_id=job_id,
             warnings=result.warnings,
             notes=notes,

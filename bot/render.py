@@ -27,6 +27,7 @@ def result_caption(
     seeds: Sequence[int],
     sources: Mapping[str, str],
     job_id: int,
+    style_origins: Mapping[str, str] | None = None,
     warnings: Sequence[str] = (),
     notes: Sequence[str] = (),
 ) -> str:
@@ -48,9 +49,9 @@ def result_caption(
         facts.append(f"{parameters.get('frames')} frames @ {parameters.get('fps')} fps")
         if parameters.get("motion"):
             facts.append(f"motion {parameters['motion']}")
-    if parameters.get("style"):
-        facts.append(f"style {parameters['style']} {parameters.get('style_weight')}")
     lines.append(" · ".join(facts) + f" · job {job_id}")
+    if parameters.get("styles"):
+        lines.append(styles_line(parameters["styles"], style_origins or {}))
     chosen = _sources_line(sources)
     if chosen:
         lines.append(chosen)
@@ -59,9 +60,23 @@ def result_caption(
     return truncate("\n".join(lines), MESSAGE_LIMIT)
 
 
+def styles_line(styles: Sequence[Mapping[str, Any]], origins: Mapping[str, str]) -> str:
+    """Every style at its weight, with where it came from when known (not on re-rolls)."""
+    parts = []
+    for style in styles:
+        origin = origins.get(style["name"])
+        parts.append(f"{style['name']} {style['weight']:g}" + (f" ({origin})" if origin else ""))
+    return "Styles: " + " · ".join(parts)
+
+
 def _sources_line(sources: Mapping[str, str]) -> str:
     """Only values from presets and server defaults are worth a line; options are obvious."""
-    borrowed = {k: v for k, v in sources.items() if v not in ("option", "built-in")}
+    # The styles line says where each style came from.
+    borrowed = {
+        k: v
+        for k, v in sources.items()
+        if v not in ("option", "built-in") and k not in ("styles", "style_weight")
+    }
     if not borrowed:
         return ""
     by_source: dict[str, list[str]] = {}

@@ -19,8 +19,9 @@ from bot.job_builder import (
     interaction_context,
     stored_inputs,
 )
-from bot.job_parameters import build_request
+from bot.job_parameters import build_request, upgrade_parameters
 from bot.replies import reply_privately
+from bot.style_options import as_picks, check_style_names
 from generation.errors import GenerationError
 from generation.fair_queue import QueueFull
 from generation.families import Mode
@@ -145,10 +146,19 @@ class ResultActions:
         from generation.image_decode import decode_image, decode_mask
 
         bot = self.bot
+        # A job journaled by an older version stored one `style` and its weight.
+        parameters = upgrade_parameters(parameters)
         try:
             check_permissions(interaction)
             guild = await guild_settings(bot, interaction.guild_id)
             check_user_may_start(bot, interaction.user.id, guild)
+            check_style_names(
+                as_picks(parameters.get("styles")),
+                bot.styles,
+                bot.family,
+                guild.allowed_styles,
+                stored_in=f"job {job.id}",
+            )
             context = interaction_context(interaction, guild, str(mode), parent_id=job.id)
             image = decode_image(inputs["image"]) if "image" in inputs else None
             mask = decode_mask(inputs["mask"]) if "mask" in inputs else None
@@ -185,7 +195,7 @@ class ResultActions:
 
 
 def _info(job) -> str:
-    parameters = json.dumps(job.parameters, ensure_ascii=False, indent=1)
+    parameters = json.dumps(upgrade_parameters(job.parameters), ensure_ascii=False, indent=1)
     lines = [
         f"**Job {job.id}** · {job.command} · {job.status} · seeds {job.seeds}",
         f"```json\n{parameters[:1500]}\n```",

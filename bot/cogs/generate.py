@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import TYPE_CHECKING, Literal
 
@@ -15,7 +16,8 @@ from bot.job_builder import CommandInput, Refusal, prepare_job
 from bot.replies import reply_privately
 from generation.errors import GenerationError
 from generation.fair_queue import QueueFull
-from generation.families import Mode
+from generation.families import Mode, ModelFamily
+from generation.styles import MAX_WEIGHT, MIN_WEIGHT
 from storage.errors import StorageError
 
 if TYPE_CHECKING:
@@ -27,14 +29,21 @@ MAX_SEED = 2**32 - 1
 # Shared option help, so every command describes an option the same way.
 HELP = {
     "prompt": "What to draw (up to 77 CLIP tokens are used; you are told if some are dropped)",
-    "style": "A style from this server's list (see /styles)",
+    "style": "A style (see /styles), or NAME:WEIGHT e.g. ink:0.6; styles given here replace a "
+    "preset's",
+    "style_2": "A second style to mix in, NAME or NAME:WEIGHT (at most 3 styles in all)",
+    "style_3": "A third style to mix in, NAME or NAME:WEIGHT",
+    "style_weight": f"Weight, {MIN_WEIGHT:g} to {MAX_WEIGHT:g}, of every style not given a :WEIGHT "
+    "here (default: each style's own)",
     "preset": "One of your presets or this server's (see /preset list)",
     "size": "WIDTHxHEIGHT, multiples of 8, e.g. 512x768 (default: the model's size)",
     "steps": "Denoising steps, 1–8 (LCM needs only 2–8)",
-    "guidance": "Guidance scale; above 1 turns on the negative prompt at twice the cost",
+    # Guidance and negative are rewritten for the model the bot runs (family_help).
+    "guidance": "Guidance; above 1 turns on classifier-free guidance (the negative prompt), 2× the "
+    "cost",
     "seed": "Seed for a repeatable image (default: random)",
     "count": "How many images, 1–4",
-    "negative": "What to avoid (needs guidance above 1)",
+    "negative": "What to avoid; works only with guidance above 1 (which doubles the cost)",
     "image": "The picture to start from (PNG, JPEG, WebP or GIF)",
     "strength": "How much to change the picture, 0.05–1 (higher = more change)",
     "mask": "White where to repaint, black where to keep (or use a PNG with a transparent hole)",
@@ -49,11 +58,52 @@ HELP = {
 }
 
 
+STYLE_HELP = ("style", "style_2", "style_3", "style_weight")
+STYLE_AUTOCOMPLETE = dict(style=style_autocomplete, style_2=style_autocomplete)
+STYLE_AUTOCOMPLETE.update(style_3=style_autocomplete)
+
+
+def family_help(family: ModelFamily) -> dict[str, str]:
+    """Guidance and negative-prompt help that is true for the model this bot runs."""
+    if family.is_full_lcm:
+        return {
+            "guidance": f"Guidance, 0–{family.max_guidance:g}; this model feeds it to a guidance "
+            "embedding, at no extra cost",
+            "negative": "Ignored by this model (a full LCM checkpoint has no negative prompt)",
+        }
+    return {
+        "guidance": f"Guidance, 0–{family.max_guidance:g}; above 1 turns on classifier-free "
+        "guidance (the negative prompt), 2× the cost",
+        "negative": HELP["negative"],
+    }
+
+
+def describe_for_family(cog: commands.Cog, family: ModelFamily) -> None:
+    """Rewrite the guidance and negative options of ``cog``'s commands for ``family``.
+
+    The decorators run before the model is known. discord.py has no public setter for an
+    option's description; each cog instance holds its own copy of every command's parameter
+    dict, so replacing entries there changes only this bot's commands.
+    """
+    texts = family_help(family)
+    for command in cog.walk_app_commands():
+        if not isinstance(command, app_commands.Command):
+            continue
+        params = command._params
+        for name, text in texts.items():
+            if name in params:
+                changes: dict = {"description": text}
+                if name == "guidance":  # Discord then refuses a larger value as it is typed
+                    changes["max_value"] = family.max_guidance
+                params[name] = dataclasses.replace(params[name], **changes)
+
+
 class GenerateCog(commands.Cog):
     """Every generation command: defer first, then presets, uploads, the journal and the engine."""
 
     def __init__(self, bot: LcmBot) -> None:
         self.bot = bot
+        describe_for_family(self, bot.family)
 
     async def run(self, interaction: discord.Interaction, given: CommandInput) -> None:
         """Options hold None where the user left one out: precedence then asks the next level."""
@@ -77,26 +127,19 @@ class GenerateCog(commands.Cog):
     @app_commands.describe(
         **{
             k: HELP[k]
-            for k in (
-                "prompt",
-                "style",
-                "preset",
-                "size",
-                "steps",
-                "guidance",
-                "seed",
-                "count",
-                "negative",
-                "quality",
-            )
-        }
+            for k in ("prompt", *STYLE_HELP, "preset", "size", "steps", "guidance", "seed")
+        },
+        **{k: HELP[k] for k in ("count", "negative", "quality")},
     )
-    @app_commands.autocomplete(style=style_autocomplete, preset=preset_autocomplete)
+    @app_commands.autocomplete(**STYLE_AUTOCOMPLETE, preset=preset_autocomplete)
     async def imagine(
         self,
         interaction: discord.Interaction,
         prompt: app_commands.Range[str, 1, 1500],
         style: str | None = None,
+        style_2: str | None = None,
+        style_3: str | None = None,
+        style_weight: app_commands.Range[float, MIN_WEIGHT, MAX_WEIGHT] | None = None,
         preset: str | None = None,
         size: str | None = None,
         steps: app_commands.Range[int, 1, 8] | None = None,
@@ -108,6 +151,9 @@ class GenerateCog(commands.Cog):
     ) -> None:
         options = dict(
             style=style,
+            style_2=style_2,
+            style_3=style_3,
+            style_weight=style_weight,
             size=size,
             steps=steps,
             guidance=guidance,
@@ -120,23 +166,10 @@ class GenerateCog(commands.Cog):
 
     @app_commands.command(name="img2img", description="Redraw an uploaded picture from a prompt")
     @app_commands.describe(
-        **{
-            k: HELP[k]
-            for k in (
-                "image",
-                "prompt",
-                "strength",
-                "style",
-                "preset",
-                "steps",
-                "guidance",
-                "seed",
-                "count",
-                "negative",
-            )
-        }
+        **{k: HELP[k] for k in ("image", "prompt", "strength", *STYLE_HELP, "preset", "steps")},
+        **{k: HELP[k] for k in ("guidance", "seed", "count", "negative")},
     )
-    @app_commands.autocomplete(style=style_autocomplete, preset=preset_autocomplete)
+    @app_commands.autocomplete(**STYLE_AUTOCOMPLETE, preset=preset_autocomplete)
     async def img2img(
         self,
         interaction: discord.Interaction,
@@ -144,6 +177,9 @@ class GenerateCog(commands.Cog):
         prompt: app_commands.Range[str, 1, 1500],
         strength: app_commands.Range[float, 0.05, 1.0] | None = None,
         style: str | None = None,
+        style_2: str | None = None,
+        style_3: str | None = None,
+        style_weight: app_commands.Range[float, MIN_WEIGHT, MAX_WEIGHT] | None = None,
         preset: str | None = None,
         steps: app_commands.Range[int, 1, 8] | None = None,
         guidance: app_commands.Range[float, 0.0, 15.0] | None = None,
@@ -154,6 +190,9 @@ class GenerateCog(commands.Cog):
         options = dict(
             strength=strength,
             style=style,
+            style_2=style_2,
+            style_3=style_3,
+            style_weight=style_weight,
             steps=steps,
             guidance=guidance,
             seed=seed,
@@ -164,22 +203,10 @@ class GenerateCog(commands.Cog):
 
     @app_commands.command(name="inpaint", description="Repaint part of a picture")
     @app_commands.describe(
-        **{
-            k: HELP[k]
-            for k in (
-                "image",
-                "prompt",
-                "mask",
-                "strength",
-                "style",
-                "preset",
-                "steps",
-                "seed",
-                "count",
-            )
-        }
+        **{k: HELP[k] for k in ("image", "prompt", "mask", "strength", *STYLE_HELP, "preset")},
+        **{k: HELP[k] for k in ("steps", "guidance", "seed", "count", "negative")},
     )
-    @app_commands.autocomplete(style=style_autocomplete, preset=preset_autocomplete)
+    @app_commands.autocomplete(**STYLE_AUTOCOMPLETE, preset=preset_autocomplete)
     async def inpaint(
         self,
         interaction: discord.Interaction,
@@ -188,36 +215,39 @@ class GenerateCog(commands.Cog):
         mask: discord.Attachment | None = None,
         strength: app_commands.Range[float, 0.05, 1.0] | None = None,
         style: str | None = None,
+        style_2: str | None = None,
+        style_3: str | None = None,
+        style_weight: app_commands.Range[float, MIN_WEIGHT, MAX_WEIGHT] | None = None,
         preset: str | None = None,
         steps: app_commands.Range[int, 1, 8] | None = None,
+        guidance: app_commands.Range[float, 0.0, 15.0] | None = None,
         seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
         count: app_commands.Range[int, 1, 4] | None = None,
+        negative: app_commands.Range[str, 1, 1000] | None = None,
     ) -> None:
-        options = dict(strength=strength, style=style, steps=steps, seed=seed, count=count)
+        options = dict(
+            strength=strength,
+            style=style,
+            style_2=style_2,
+            style_3=style_3,
+            style_weight=style_weight,
+            steps=steps,
+            guidance=guidance,
+            seed=seed,
+            count=count,
+            negative_prompt=negative,
+        )
         await self.run(
             interaction, CommandInput(Mode.INPAINT, prompt, options, preset, image, mask)
         )
 
     @app_commands.command(name="canny", description="Draw following the edges of a picture")
     @app_commands.describe(
-        **{
-            k: HELP[k]
-            for k in (
-                "image",
-                "prompt",
-                "adapter",
-                "low_threshold",
-                "high_threshold",
-                "conditioning_scale",
-                "style",
-                "preset",
-                "steps",
-                "seed",
-                "count",
-            )
-        }
+        **{k: HELP[k] for k in ("image", "prompt", "adapter", "low_threshold", "high_threshold")},
+        **{k: HELP[k] for k in ("conditioning_scale", *STYLE_HELP, "preset", "steps")},
+        **{k: HELP[k] for k in ("guidance", "seed", "count", "negative")},
     )
-    @app_commands.autocomplete(style=style_autocomplete, preset=preset_autocomplete)
+    @app_commands.autocomplete(**STYLE_AUTOCOMPLETE, preset=preset_autocomplete)
     async def canny(
         self,
         interaction: discord.Interaction,
@@ -228,10 +258,15 @@ class GenerateCog(commands.Cog):
         high_threshold: app_commands.Range[int, 0, 255] | None = None,
         conditioning_scale: app_commands.Range[float, 0.0, 2.0] | None = None,
         style: str | None = None,
+        style_2: str | None = None,
+        style_3: str | None = None,
+        style_weight: app_commands.Range[float, MIN_WEIGHT, MAX_WEIGHT] | None = None,
         preset: str | None = None,
         steps: app_commands.Range[int, 1, 8] | None = None,
+        guidance: app_commands.Range[float, 0.0, 15.0] | None = None,
         seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
         count: app_commands.Range[int, 1, 4] | None = None,
+        negative: app_commands.Range[str, 1, 1000] | None = None,
     ) -> None:
         options = dict(
             adapter=adapter,
@@ -239,21 +274,24 @@ class GenerateCog(commands.Cog):
             high_threshold=high_threshold,
             conditioning_scale=conditioning_scale,
             style=style,
+            style_2=style_2,
+            style_3=style_3,
+            style_weight=style_weight,
             steps=steps,
+            guidance=guidance,
             seed=seed,
             count=count,
+            negative_prompt=negative,
         )
         await self.run(interaction, CommandInput(Mode.CONTROLNET, prompt, options, preset, image))
 
     @app_commands.command(name="animate", description="Make a short animation (GIF)")
     @app_commands.describe(
-        **{
-            k: HELP[k]
-            for k in ("prompt", "frames", "motion", "fps", "style", "preset", "steps", "seed")
-        }
+        **{k: HELP[k] for k in ("prompt", "frames", "motion", "fps", *STYLE_HELP, "preset")},
+        **{k: HELP[k] for k in ("steps", "guidance", "seed", "negative")},
     )
     @app_commands.autocomplete(
-        motion=motion_autocomplete, style=style_autocomplete, preset=preset_autocomplete
+        **STYLE_AUTOCOMPLETE, motion=motion_autocomplete, preset=preset_autocomplete
     )
     async def animate(
         self,
@@ -263,11 +301,28 @@ class GenerateCog(commands.Cog):
         motion: str | None = None,
         fps: app_commands.Range[int, 1, 30] | None = None,
         style: str | None = None,
+        style_2: str | None = None,
+        style_3: str | None = None,
+        style_weight: app_commands.Range[float, MIN_WEIGHT, MAX_WEIGHT] | None = None,
         preset: str | None = None,
         steps: app_commands.Range[int, 1, 8] | None = None,
+        guidance: app_commands.Range[float, 0.0, 15.0] | None = None,
         seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
+        negative: app_commands.Range[str, 1, 1000] | None = None,
     ) -> None:
-        options = dict(frames=frames, motion=motion, fps=fps, style=style, steps=steps, seed=seed)
+        options = dict(
+            frames=frames,
+            motion=motion,
+            fps=fps,
+            style=style,
+            style_2=style_2,
+            style_3=style_3,
+            style_weight=style_weight,
+            steps=steps,
+            guidance=guidance,
+            seed=seed,
+            negative_prompt=negative,
+        )
         await self.run(interaction, CommandInput(Mode.ANIMATE, prompt, options, preset))
 
 

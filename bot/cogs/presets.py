@@ -8,12 +8,22 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.autocomplete import preset_autocomplete, style_autocomplete
-from bot.cogs.generate import HELP
+from bot.autocomplete import preset_autocomplete
+from bot.cogs.generate import HELP, STYLE_AUTOCOMPLETE, STYLE_HELP, describe_for_family
 from bot.delivery_targets import NO_PINGS
 from bot.job_builder import CommandInput
-from bot.job_parameters import builtin_defaults
+from bot.job_parameters import QUALIFIERS, builtin_defaults, upgrade_parameters
+from bot.style_options import (
+    as_picks,
+    check_style_names,
+    parse_style_options,
+    picks_to_json,
+    styles_text,
+)
+from generation.errors import InvalidInput
 from generation.families import Mode
+from generation.requests import MAX_STYLES
+from generation.styles import MAX_WEIGHT, MIN_WEIGHT
 from storage.errors import StorageError
 from storage.models import PresetScope
 from storage.precedence import NamedParameters, PresetLayers, resolve
@@ -27,14 +37,31 @@ def preset_parameters(**given) -> dict:
     return {key: value for key, value in given.items() if value is not None}
 
 
+def preset_styles(bot: LcmBot, **options) -> dict:
+    """The styles part of a preset, checked as a command checks them; raises InvalidInput."""
+    picks = parse_style_options(options)
+    if picks:
+        check_style_names(picks, bot.styles, bot.family, None)
+    elif options.get("style_weight") is not None:
+        raise InvalidInput(
+            "style_weight", "there is no style to apply it to", "save it with a style"
+        )
+    return {"styles": picks_to_json(picks), "style_weight": options.get("style_weight")}
+
+
 def describe_preset(name: str, parameters: dict, bot: LcmBot) -> str:
+    parameters = upgrade_parameters(parameters)
     resolved = resolve(
         {},
         PresetLayers(preset=NamedParameters(name, parameters)),
         built_in=builtin_defaults(bot.family),
+        qualifiers=QUALIFIERS,
     )
     lines = [f"**{name}**"]
-    lines += [f"• {key.replace('_', ' ')}: {value}" for key, value in parameters.items()]
+    for key, value in parameters.items():
+        if key == "styles" and value:
+            value = styles_text(as_picks(value))  # as typed: "ink:0.6, neon"
+        lines.append(f"• {key.replace('_', ' ')}: {value}")
     if resolved.ignored:
         lines.append("(ignored, unknown here: " + ", ".join(k for k, _ in resolved.ignored) + ")")
     return "\n".join(lines)[:2000]
@@ -44,21 +71,23 @@ class PresetCog(commands.GroupCog, group_name="preset", group_description="Your 
     def __init__(self, bot: LcmBot) -> None:
         self.bot = bot
         super().__init__()
+        describe_for_family(self, bot.family)
 
     @app_commands.command(name="save", description="Save settings under a name")
     @app_commands.describe(
         name="A name for this preset (up to 100 characters)",
-        **{
-            k: HELP[k]
-            for k in ("style", "size", "steps", "guidance", "count", "negative", "strength")
-        },
+        **{k: HELP[k] for k in (*STYLE_HELP, "size", "steps", "guidance", "count", "negative")},
+        strength=HELP["strength"],
     )
-    @app_commands.autocomplete(style=style_autocomplete)
+    @app_commands.autocomplete(**STYLE_AUTOCOMPLETE)
     async def save(
         self,
         interaction: discord.Interaction,
         name: app_commands.Range[str, 1, 100],
         style: str | None = None,
+        style_2: str | None = None,
+        style_3: str | None = None,
+        style_weight: app_commands.Range[float, MIN_WEIGHT, MAX_WEIGHT] | None = None,
         size: str | None = None,
         steps: app_commands.Range[int, 1, 8] | None = None,
         guidance: app_commands.Range[float, 0.0, 15.0] | None = None,
@@ -66,8 +95,17 @@ class PresetCog(commands.GroupCog, group_name="preset", group_description="Your 
         negative: app_commands.Range[str, 1, 1000] | None = None,
         strength: app_commands.Range[float, 0.05, 1.0] | None = None,
     ) -> None:
+        try:
+            styles = preset_styles(
+                self.bot, style=style, style_2=style_2, style_3=style_3, style_weight=style_weight
+            )
+        except InvalidInput as exc:
+            await interaction.response.send_message(
+                f"⚠️ {exc}", ephemeral=True, allowed_mentions=NO_PINGS
+            )
+            return
         parameters = preset_parameters(
-            style=style,
+            **styles,
             size=size,
             steps=steps,
             guidance=guidance,
@@ -171,6 +209,10 @@ class StylesCog(commands.Cog):
             + (f" · adds “{', '.join(s.trigger_words)}”" if s.trigger_words else "")
             for s in styles
         ]
+        lines.append(
+            f"-# Mix up to {MAX_STYLES} with style, style_2 and style_3. NAME:WEIGHT sets one "
+            f"style's weight ({MIN_WEIGHT:g} to {MAX_WEIGHT:g}); style_weight sets the others'."
+        )
         await interaction.response.send_message(
             "\n".join(lines)[:2000], ephemeral=True, allowed_mentions=NO_PINGS
         )

@@ -8,10 +8,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.autocomplete import style_autocomplete
-from bot.cogs.generate import HELP
-from bot.cogs.presets import describe_preset, preset_parameters
+from bot.cogs.generate import HELP, STYLE_AUTOCOMPLETE, STYLE_HELP, describe_for_family
+from bot.cogs.presets import describe_preset, preset_parameters, preset_styles
 from bot.delivery_targets import NO_PINGS
+from generation.errors import InvalidInput
+from generation.styles import MAX_WEIGHT, MIN_WEIGHT
 from storage.errors import StorageError
 from storage.models import PresetScope
 
@@ -32,14 +33,15 @@ class ServerCog(
     def __init__(self, bot: LcmBot) -> None:
         self.bot = bot
         super().__init__()
+        describe_for_family(self, bot.family)
 
     @app_commands.command(name="preset", description="Save, delete or make default a server preset")
     @app_commands.describe(
         name="The server preset's name",
         action="save (default), delete, or make it the server default",
-        **{k: HELP[k] for k in ("style", "size", "steps", "guidance", "count", "negative")},
+        **{k: HELP[k] for k in (*STYLE_HELP, "size", "steps", "guidance", "count", "negative")},
     )
-    @app_commands.autocomplete(style=style_autocomplete)
+    @app_commands.autocomplete(**STYLE_AUTOCOMPLETE)
     @app_commands.guild_only()
     async def preset(
         self,
@@ -47,6 +49,9 @@ class ServerCog(
         name: app_commands.Range[str, 1, 100],
         action: Literal["save", "delete", "make-default", "clear-default"] = "save",
         style: str | None = None,
+        style_2: str | None = None,
+        style_3: str | None = None,
+        style_weight: app_commands.Range[float, MIN_WEIGHT, MAX_WEIGHT] | None = None,
         size: str | None = None,
         steps: app_commands.Range[int, 1, 8] | None = None,
         guidance: app_commands.Range[float, 0.0, 15.0] | None = None,
@@ -70,8 +75,15 @@ class ServerCog(
                 await database.guilds.upsert(guild_id, default_preset=None)
                 text = "This server has no default preset now."
             else:
-                parameters = preset_parameters(
+                styles = preset_styles(
+                    self.bot,
                     style=style,
+                    style_2=style_2,
+                    style_3=style_3,
+                    style_weight=style_weight,
+                )
+                parameters = preset_parameters(
+                    **styles,
                     size=size,
                     steps=steps,
                     guidance=guidance,
@@ -83,7 +95,7 @@ class ServerCog(
                 else:
                     await database.presets.upsert(PresetScope.SERVER, guild_id, name, parameters)
                     text = "Saved.\n" + describe_preset(name, parameters, self.bot)
-        except StorageError as exc:
+        except (StorageError, InvalidInput) as exc:
             text = f"⚠️ {exc}"
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
 
