@@ -14,12 +14,60 @@ from PIL import Image, ImageDraw
 from bot.app import LcmBot
 from bot.settings import Settings
 from generation.engine import Engine, EngineConfig
+from generation.requests import GenerationRequest
+from generation.styles import StyleLibrary
 from storage import migrate
 from storage.database import Database
+from tests.conftest import _write_styles
 from tests.discord_double import DiscordDouble, Limits
 from tests.generation.engine_helpers import FaultyRunner
 
 TINY_PIXELS = 64 * 64
+
+
+class RecordingRunner(FaultyRunner):
+    """The fault-injecting runner around the real tiny pipelines, keeping every request it ran."""
+
+    def __init__(self, inner, **options) -> None:
+        super().__init__(inner, **options)
+        self.requests: list[GenerationRequest] = []  # what the engine really ran, in order
+
+    def run(self, requests, on_step):
+        self.requests.extend(requests)
+        return super().run(requests, on_step)
+
+
+@pytest.fixture(scope="session")
+def tiny_styles(tiny_family, tmp_path_factory) -> StyleLibrary:
+    """The shared test styles (ink, neon) and a third, chalk: a job may mix up to three."""
+    from diffusers import StableDiffusionPipeline
+
+    from generation.tiny_models import save_random_lora
+
+    directory = tmp_path_factory.mktemp("styles-bot")
+    _write_styles(directory, tiny_family)
+    base = StableDiffusionPipeline.from_pretrained(tiny_family.base)
+    save_random_lora(directory / "chalk", unet=base.unet, seed=300)
+    with (directory / "styles.toml").open("a") as toml:
+        toml.write(
+            """
+[styles.chalk]
+source = "chalk"
+weight_name = "pytorch_lora_weights.safetensors"
+default_weight = 0.7
+architecture = "sd"
+description = "third test style"
+"""
+        )
+    return StyleLibrary.load(directory / "styles.toml")
+
+
+@pytest.fixture(scope="session")
+def tiny_pipelines(tiny_family, tiny_styles):
+    """The tiny pipelines with the bot tests' three styles loaded."""
+    from generation.pipelines import PipelineSet
+
+    return PipelineSet(tiny_family, styles=tiny_styles)
 
 
 @dataclass
@@ -28,7 +76,7 @@ class BotHarness:
     bot: LcmBot
     engine: Engine
     database: Database
-    runner: FaultyRunner
+    runner: RecordingRunner
     settings: Settings
 
     async def idle(self) -> None:
@@ -83,7 +131,7 @@ def bot_overrides() -> dict:
 
 @pytest.fixture
 async def harness(database_url, tiny_pipelines, limits, bot_overrides) -> AsyncIterator[BotHarness]:
-    runner = FaultyRunner(tiny_pipelines)
+    runner = RecordingRunner(tiny_pipelines)
     config = EngineConfig(batch_budget=8 * TINY_PIXELS, per_user_cap=50, global_cap=500)
     engine = Engine(
         lambda: runner, family=tiny_pipelines.family, styles=tiny_pipelines.styles, config=config

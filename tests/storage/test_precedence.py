@@ -110,3 +110,59 @@ def test_the_result_cannot_be_changed_by_accident():
 
 def test_preset_sources_name_the_preset():
     assert preset_source("portrait") == "preset:portrait"
+
+
+# A style weight qualifies the styles: it travels with them, never from a layer they were not from.
+STYLED = {"styles": None, "style_weight": None, "steps": 4}
+QUALIFIERS = {"styles": ("style_weight",)}
+STYLED_PRESET = NamedParameters("mix", {"styles": ["ink", "neon"], "style_weight": 0.9})
+STYLED_SERVER = NamedParameters("house", {"styles": ["chalk"], "style_weight": 0.2})
+
+
+@pytest.mark.parametrize(
+    ("options", "layers", "expected"),
+    [
+        pytest.param(
+            {"styles": ["chalk"]},
+            PresetLayers(preset=STYLED_PRESET),
+            (["chalk"], OPTION, None, BUILT_IN),
+            id="options replace the preset's styles and their weight together",
+        ),
+        pytest.param(
+            {"style_weight": 0.3},
+            PresetLayers(preset=STYLED_PRESET),
+            (["ink", "neon"], "preset:mix", 0.3, OPTION),
+            id="a weight option still re-weights the stored styles",
+        ),
+        pytest.param(
+            {},
+            PresetLayers(preset=STYLED_PRESET, server_default=STYLED_SERVER),
+            (["ink", "neon"], "preset:mix", 0.9, "preset:mix"),
+            id="the weight comes from the layer that gave the styles",
+        ),
+        pytest.param(
+            {},
+            PresetLayers(
+                preset=NamedParameters("plain", {"styles": ["ink"]}),
+                server_default=STYLED_SERVER,
+            ),
+            (["ink"], "preset:plain", None, BUILT_IN),
+            id="never from a lower layer whose styles were overridden",
+        ),
+        pytest.param(
+            {},
+            PresetLayers(preset=NamedParameters("weight only", {"style_weight": 0.5})),
+            (None, BUILT_IN, None, BUILT_IN),
+            id="a weight without styles at its layer is not used",
+        ),
+    ],
+)
+def test_a_qualifier_travels_with_the_key_it_qualifies(options, layers, expected):
+    resolved = resolve(options, layers, built_in=STYLED, qualifiers=QUALIFIERS)
+    styles, styles_from, weight, weight_from = expected
+    assert (resolved.values["styles"], resolved.sources["styles"]) == (styles, styles_from)
+    assert (resolved.values["style_weight"], resolved.sources["style_weight"]) == (
+        weight,
+        weight_from,
+    )
+    assert list(resolved.values) == list(STYLED), "the built-in order is kept"
