@@ -63,19 +63,21 @@ def _add_generate(commands) -> None:
         help="a style from the styles file, optionally with a weight; repeatable",
     )
     gen.add_argument("--negative", default="", help="negative prompt (needs guidance above 1)")
-    gen.add_argument("--steps", type=int, default=4, help="denoising steps, 1–8 (default 4)")
-    gen.add_argument("--size", help="WIDTHxHEIGHT, multiples of 8 (default: family/upload size)")
-    gen.add_argument("--guidance", type=float, help="guidance scale (default: the family's)")
-    gen.add_argument("--strength", type=float, default=0.6, help="img2img/inpaint strength 0–1")
+    gen.add_argument("--steps", type=int, help="denoising steps, 1–8 (default: the mode's recipe)")
+    gen.add_argument("--size", help="WIDTHxHEIGHT, multiples of 8 (16 for SDXL T2I-Adapter)")
+    gen.add_argument("--guidance", type=float, help="guidance scale (default: the mode's recipe)")
+    gen.add_argument(
+        "--strength", type=float, help="img2img/inpaint strength 0–1 (default: recipe)"
+    )
     gen.add_argument("--seed", type=int, help="seed 0–4294967295 (default: random)")
     gen.add_argument("--count", type=int, default=1, help="images to make, 1–8")
-    gen.add_argument("--frames", type=int, default=16, help="animation frames, 8–24")
+    gen.add_argument("--frames", type=int, help="animation frames, 8–24 (default: the recipe's 16)")
     gen.add_argument("--fps", type=int, default=8, help="animation frames per second, 1–30")
     gen.add_argument("--motion", help="motion LoRA for animate, e.g. zoom-in")
     gen.add_argument("--low-threshold", type=int, default=100, help="canny low threshold 0–255")
     gen.add_argument("--high-threshold", type=int, default=200, help="canny high threshold 0–255")
     gen.add_argument(
-        "--conditioning-scale", type=float, default=0.8, help="ControlNet/T2I strength 0–2"
+        "--conditioning-scale", type=float, help="ControlNet/T2I strength 0–2 (default: recipe)"
     )
     gen.add_argument("--model", help="model family (default: LCM_MODEL or sd15)")
     gen.add_argument("--styles-file", type=Path, help="style allow-list (default: LCM_STYLES_FILE)")

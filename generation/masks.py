@@ -57,3 +57,20 @@ def _check_aspect(mask_size: tuple[int, int], init_size: tuple[int, int], parame
             " so they cannot line up",
             "a mask with the same aspect ratio as the image (best: the same size)",
         )
+
+
+def paste_outside_mask(
+    original: Image.Image, generated: Image.Image, mask: Image.Image
+) -> Image.Image:
+    """Keep ``original`` exactly where ``mask`` is black; feather the repainted area's edge.
+
+    The inpainting model re-encodes the whole picture, so the kept area would come back a little
+    blurred and shifted in colour. The feather only reaches inward (it is capped by the mask),
+    so the kept pixels stay the user's own while the seam inside the mask is softened.
+    """
+    from PIL import ImageChops, ImageFilter
+
+    radius = max(1, min(mask.size) // 64)
+    alpha = mask.convert("L")
+    feathered = ImageChops.darker(alpha, alpha.filter(ImageFilter.GaussianBlur(radius)))
+    return Image.composite(generated.convert("RGB"), original.convert("RGB"), feathered)

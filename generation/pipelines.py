@@ -432,10 +432,13 @@ class PipelineSet:
     ) -> list[GenerationResult]:
         results, cursor = [], 0
         animate = requests[0].mode is Mode.ANIMATE
-        nsfw_all = self._check_safety(requests, decoded.pictures)
+        pictures = decoded.pictures
+        if "mask" in requests[0].mode.spec.inputs:
+            pictures = _keep_unmasked(pictures, requests)
+        nsfw_all = self._check_safety(requests, pictures)
         for request, control in zip(requests, control_images, strict=True):
             span = slice(cursor, cursor + request.count)
-            taken = decoded.pictures[span]
+            taken = pictures[span]
             flags = None if nsfw_all is None else tuple(nsfw_all[span])
             cursor += request.count
             warnings = self.warnings_for(request)
@@ -552,6 +555,17 @@ class PipelineSet:
             flags.append(any(flat[cursor : cursor + len(item)]))
             cursor += len(item)
         return flags
+
+
+def _keep_unmasked(pictures: list[list], requests) -> list[list]:
+    """Each inpainted picture with the user's own pixels back outside its request's mask."""
+    from generation.masks import paste_outside_mask
+
+    owners = [request for request in requests for _ in range(request.count)]
+    return [
+        [paste_outside_mask(request.image, picture, request.mask) for picture in item]
+        for request, item in zip(owners, pictures, strict=True)
+    ]
 
 
 def _module_bytes(module: torch.nn.Module) -> int:
