@@ -290,7 +290,7 @@ def _generate_files(
     from generation.sizing import parse_size
     from generation.styles import StyleChoice, StyleLibrary, parse_style_option
 
-    family = resolve_family(args.model or settings.lcm_model)
+    family = resolve_family(args.model or settings.lcm_model, settings.model_overrides())
     styles_file = args.styles_file or settings.lcm_styles_file
     styles = StyleLibrary.load(styles_file) if styles_file else StyleLibrary()
     picked = tuple(StyleChoice(*parse_style_option(text)) for text in args.style)

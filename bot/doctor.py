@@ -23,6 +23,7 @@ from typing import IO, Any
 
 from bot.run import MISSING_TOKEN
 from bot.settings import Settings, SettingsError, load_settings
+from generation.safetensors_mirror import PICKLE_WEIGHTS_NAME
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "FAIL", "--"
 GB = 1e9
@@ -101,6 +102,8 @@ DOWNLOAD_GB = {
     "CompVis/stable-diffusion-safety-checker": 1.2,
     "madebyollin/taesd": 0.01,
     "madebyollin/taesdxl": 0.01,
+    "latent-consistency/lcm-sdxl": 10.3,
+    "latent-consistency/lcm-ssd-1b": 5.3,
 }
 MOTION_LORA_GB = 0.08
 
@@ -176,7 +179,10 @@ def doctor_checks() -> Iterable[Check]:
         return check
 
     yield guarded("device", device_check)
-    yield guarded("model files", lambda: check_model_files(settings.lcm_model))
+    yield guarded(
+        "model files",
+        lambda: check_model_files(settings.lcm_model, settings.model_overrides()),
+    )
     yield guarded(
         "GPU memory", lambda: check_memory(settings, found.get("device"), found.get("dtype"))
     )
@@ -508,7 +514,12 @@ def _components(family) -> list[_Component]:
     base_files = ["model_index.json", unet, "vae/" + model, "text_encoder/model.safetensors"]
     if family.architecture == "sdxl":
         base_files.append("text_encoder_2/model.safetensors")
+    if family.unet is not None:
+        # The distilled UNet replaces the base's, which is then not downloaded.
+        base_files.remove(unet)
     parts = [_Component("base model", family.base, tuple(base_files), True, _gb(family.base))]
+    if family.unet is not None:
+        parts.append(_Component("LCM UNet", family.unet, (model,), True, _gb(family.unet)))
     if family.lcm_lora is not None:
         weight = family.lcm_lora.weight_name or "pytorch_lora_weights.safetensors"
         source = family.lcm_lora.source
@@ -522,6 +533,8 @@ def _components(family) -> list[_Component]:
         ("TAESD fast decoder", getattr(family, "taesd", None), (model,)),
     ]
     for label, source, files in optional:
+        if source in family.pickle_only:
+            files = ("config.json", PICKLE_WEIGHTS_NAME)  # the hub has no safetensors of it
         if source:
             parts.append(_Component(label, source, files, False, _gb(source)))
     for name, lora in family.motion_loras.items():
@@ -534,12 +547,12 @@ def _gb(source: str) -> float:
     return DOWNLOAD_GB.get(source, 0.0)
 
 
-def check_model_files(family_name: str) -> Check:
+def check_model_files(family_name: str, overrides: dict[str, str] | None = None) -> Check:
     from generation.families import TINY_FAMILIES, resolve_family
 
     if family_name in TINY_FAMILIES:
         return _check_tiny(family_name)
-    family = resolve_family(family_name)
+    family = resolve_family(family_name, overrides)
     from huggingface_hub import constants, try_to_load_from_cache
 
     cache = Path(constants.HF_HUB_CACHE)

@@ -107,7 +107,7 @@ async def serve(settings: Settings, **bot_options) -> None:
     from storage.database import Database
 
     quiet_model_libraries()
-    family = resolve_family(settings.lcm_model)
+    family = resolve_family(settings.lcm_model, settings.model_overrides())
     styles = (
         StyleLibrary.load(settings.lcm_styles_file) if settings.lcm_styles_file else StyleLibrary()
     )

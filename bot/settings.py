@@ -40,6 +40,10 @@ class Settings(BaseSettings):
         default=False, description="also sync commands globally at start (slow to propagate)"
     )
     lcm_model: str = Field(default="sd15", description="model family")
+    lcm_base: str = Field(
+        default="",
+        description="a fine-tuned base for the family (hub id or local folder); empty: its own",
+    )
     lcm_device: str = Field(default="auto", description="auto, cuda, cuda:N, mps or cpu")
     lcm_dtype: str = Field(default="auto", description="auto, float16, bfloat16 or float32")
     lcm_styles_file: Path | None = Field(
@@ -100,6 +104,10 @@ class Settings(BaseSettings):
         if not path.is_file():
             raise ValueError(f"{path} is not a file (allowed: a TOML style allow-list, or empty)")
         return path
+
+    def model_overrides(self) -> dict[str, str]:
+        """Components the operator pointed elsewhere (LCM_BASE), for resolve_family."""
+        return {"base": self.lcm_base.strip()} if self.lcm_base.strip() else {}
 
     @field_validator("lcm_model")
     @classmethod

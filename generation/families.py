@@ -49,8 +49,8 @@ class ModelFamily:
     motion_loras: Mapping[str, LoraSource] = field(default_factory=lambda: MappingProxyType({}))
     safety_checker: str = "CompVis/stable-diffusion-safety-checker"
     taesd: str | None = None  # a tiny VAE decoder for the "fast" quality tier and previews
-    # Sources the hub publishes in pickle format only: read once with torch.load(weights_only=
-    # True) into a safetensors mirror, never unpickled freely (generation/safetensors_mirror.py).
+    # Sources the hub publishes in pickle format only: read once, tensors only, into a safetensors
+    # mirror, never unpickled freely (generation/safetensors_mirror.py).
     pickle_only: frozenset[str] = frozenset()
     default_size: int = 512
     min_side: int = 256

@@ -22,16 +22,38 @@ def source_files():
         yield from (ROOT / package).rglob("*.py")
 
 
+# The one reviewed exception: the name of the pickle file that a pickle-only hub repository
+# publishes, read only through torch.load(weights_only=True) into a safetensors mirror.
+ALLOWED = {
+    ("generation/safetensors_mirror.py", 'PICKLE_WEIGHTS_NAME = "diffusion_pytorch_model.bin"')
+}
+
+
 def test_no_pickle_or_unsafe_weight_loading_in_the_product_code():
     problems = []
     for path in source_files():
-        text = path.read_text("utf-8")
+        relative = str(path.relative_to(ROOT))
+        lines = [
+            line
+            for line in path.read_text("utf-8").splitlines()
+            if (relative, line.strip()) not in ALLOWED
+        ]
+        text = "\n".join(lines)
         for pattern, what in FORBIDDEN:
-            problems += [f"{path.relative_to(ROOT)}: {what}" for _ in pattern.finditer(text)]
+            problems += [f"{relative}: {what}" for _ in pattern.finditer(text)]
         for call in TORCH_LOAD.finditer(text):
             if "weights_only=True" not in call.group("args"):
-                problems.append(f"{path.relative_to(ROOT)}: torch.load without weights_only=True")
+                problems.append(f"{relative}: torch.load without weights_only=True")
     assert problems == []
+
+
+def test_the_one_pickle_file_name_is_read_only_with_weights_only():
+    mirror = (ROOT / "generation/safetensors_mirror.py").read_text("utf-8")
+    loads = TORCH_LOAD.findall(mirror)
+    assert loads and all("weights_only=True" in args for args in loads)
+    assert all(
+        any(line in path.read_text("utf-8") for path in source_files()) for _, line in ALLOWED
+    )
 
 
 def test_the_check_catches_what_it_claims_to(tmp_path):
