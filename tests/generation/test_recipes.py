@@ -222,3 +222,32 @@ def test_a_pickle_that_runs_code_is_refused_not_run(tiny_family, tmp_path, mirro
     with pytest.raises(ModelUnavailable, match="more than plain tensors"):
         PipelineSet(family).pipeline(Mode.T2I_ADAPTER)
     assert not marker.exists()
+
+
+README_ROWS = {
+    "text → image": Mode.TXT2IMG,
+    "image → image": Mode.IMG2IMG,
+    "inpaint": Mode.INPAINT,
+    "ControlNet canny": Mode.CONTROLNET,
+    "T2I-Adapter canny": Mode.T2I_ADAPTER,
+    "animate": Mode.ANIMATE,
+}
+
+
+def test_the_readme_table_states_the_recipes_in_the_code():
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text("utf-8")
+    rows = {}
+    for line in readme.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if cells and cells[0] in README_ROWS and len(cells) == 5:
+            rows[README_ROWS[cells[0]]] = (cells[1], cells[3])
+    assert set(rows) == set(Mode)
+    for mode, (lora_text, full_text) in rows.items():
+        for text, family in ((lora_text, "sd15"), (full_text, "dreamshaper-lcm")):
+            recipe = MODES[mode].recipe(HUB_FAMILIES[family])
+            assert text.startswith(f"{recipe.steps} steps, guidance {recipe.guidance}"), mode
+            for name, label in (("strength", "strength"), ("conditioning_scale", "scale")):
+                if getattr(recipe, name) is not None:
+                    assert f"{label} {getattr(recipe, name)}" in text, (mode, name)
