@@ -17,10 +17,11 @@ HUB_FAITHFUL_VERSION = 1
 # Weight files live in git LFS on the hub; the cache names their blobs by sha256, the others by
 # their git blob sha1, as huggingface_hub does with the etag it receives.
 _LFS_SUFFIXES = (".safetensors", ".bin")
+_LFS_POINTER = "version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n"
 
 
 def ensure_hub_cache() -> Path:
-    """The HF_HOME folder holding every hub-faithful repository, built once (safe across processes)."""
+    """The HF_HOME folder with every hub-faithful repository, built once (process-safe)."""
     return build_once(f"hub-faithful-v{HUB_FAITHFUL_VERSION}", build_hub_cache)
 
 
@@ -63,9 +64,13 @@ def place_in_cache(home: Path, hub_id: str, staged: Path) -> str:
         entry = {"size": len(data), "blob_id": git_sha}
         if relative.endswith(_LFS_SUFFIXES):
             sha256 = hashlib.sha256(data).hexdigest()
-            pointer = f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {len(data)}\n"
-            entry = {"size": len(data), "blob_id": _git_blob_sha1(pointer.encode()),
-                     "lfs_sha256": sha256, "lfs_size": len(data)}
+            pointer = _LFS_POINTER.format(sha256=sha256, size=len(data))
+            entry = {
+                "size": len(data),
+                "blob_id": _git_blob_sha1(pointer.encode()),
+                "lfs_sha256": sha256,
+                "lfs_size": len(data),
+            }
             blobs[relative] = (sha256, path)
         else:
             blobs[relative] = (git_sha, path)

@@ -45,7 +45,12 @@ def write_kohya_lora(path: Path, component: dict) -> None:
 
 _MOTION_ATTENTION = re.compile(r"motion_modules\.\d+\.transformer_blocks\.\d+\.attn[12]$")
 # Old diffusers attention-processor LoRA names, as AnimateDiff's motion LoRAs were trained.
-_PROCESSOR_NAMES = {"to_q": "to_q_lora", "to_k": "to_k_lora", "to_v": "to_v_lora", "to_out.0": "to_out_lora"}
+_PROCESSOR_NAMES = {
+    "to_q": "to_q_lora",
+    "to_k": "to_k_lora",
+    "to_v": "to_v_lora",
+    "to_out.0": "to_out_lora",
+}
 
 
 def write_motion_lora(path: Path, component: dict) -> None:
