@@ -76,7 +76,39 @@ def run(name: str) -> dict:
             entry["error"] = _describe(exc)
         entry["seconds"] = round(time.perf_counter() - started, 2)
         report["modes"][str(mode)] = entry
+    report["lora_layers"] = _lora_layers(family, pipes, report["modes"])
     return report
+
+
+def _lora_layers(family, pipes, modes: dict) -> dict:
+    """{adapter: [layers attached, modules in the file]}: a LoRA whose keys miss is visible here."""
+    from generation.families import Mode
+
+    found = {}
+    if family.lcm_lora is not None and not pipes.fuse_lcm_lora and "error" not in modes["txt2img"]:
+        unet = pipes.pipeline(Mode.TXT2IMG).unet
+        found["lcm"] = [_attached(unet, "lcm"), _file_modules(family.lcm_lora, kohya=True)]
+    if "animate" in modes and "error" not in modes["animate"]:
+        unet = pipes.pipeline(Mode.ANIMATE).unet
+        for name, lora in family.motion_loras.items():
+            adapter = f"motion-{name}"
+            found[adapter] = [_attached(unet, adapter), _file_modules(lora, kohya=False)]
+    return found
+
+
+def _attached(unet, adapter: str) -> int:
+    return sum(1 for _, m in unet.named_modules() if adapter in getattr(m, "lora_A", {}))
+
+
+def _file_modules(lora, *, kohya: bool) -> int:
+    from huggingface_hub import hf_hub_download
+    from safetensors import safe_open
+
+    path = hf_hub_download(lora.source, lora.weight_name or "pytorch_lora_weights.safetensors")
+    with safe_open(path, framework="pt") as weights:
+        keys = list(weights.keys())
+    # kohya: "<module>.lora_down.weight" / ".alpha"; old style: "<...to_q_lora>.down.weight"
+    return len({key.split(".")[0] if kohya else key.rsplit(".", 2)[0] for key in keys})
 
 
 def _describe(exc: BaseException) -> str:

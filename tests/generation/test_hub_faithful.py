@@ -201,21 +201,42 @@ def test_every_mode_of_a_hub_family_makes_images_from_the_real_hub_ids(name, fam
     assert report["modes"]["txt2img"]["nsfw"] is not None  # the safety checker ran
     if "animate" in report["modes"]:
         assert report["modes"]["animate"]["frames"] == 8
+    # Every module a LoRA file names got its layer: none of its keys was silently dropped.
+    expected = {"lcm"} if family.lcm_lora else set()
+    if "animate" in report["modes"]:
+        expected |= {f"motion-{name}" for name in family.motion_loras}
+    assert set(report["lora_layers"]) == expected
+    for adapter, (attached, in_file) in report["lora_layers"].items():
+        assert attached == in_file > 0, adapter
+
+
+def _run_doctor(name: str, home: Path, folder: Path) -> subprocess.CompletedProcess:
+    folder.mkdir()
+    env = _environment(
+        home,
+        LCM_MODEL=name,
+        DISCORD_TOKEN=DUMMY_TOKEN,
+        DATABASE_URL=f"sqlite+aiosqlite:///{folder / 'lcm.sqlite3'}",
+        LCM_HTTP_PORT="0",
+    )
+    return subprocess.run(
+        [str(LCM_BOT), "doctor"], env=env, cwd=folder, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture(scope="module")
+def doctor_runs(hub_home, tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
+    """`lcm-bot doctor` per family (empty working folder, no .env), two at a time."""
+    root = tmp_path_factory.mktemp("doctor")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {name: pool.submit(_run_doctor, name, hub_home, root / name) for name in FAMILIES}
+        return {name: future.result() for name, future in futures.items()}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", FAMILIES)
-def test_doctor_is_green_for_a_hub_family_whose_cache_is_complete(name, hub_home, tmp_path):
-    env = _environment(
-        hub_home,
-        LCM_MODEL=name,
-        DISCORD_TOKEN=DUMMY_TOKEN,
-        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'lcm.sqlite3'}",
-        LCM_HTTP_PORT="0",
-    )
-    done = subprocess.run(
-        [str(LCM_BOT), "doctor"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
-    )
+def test_doctor_is_green_for_a_hub_family_whose_cache_is_complete(name, doctor_runs):
+    done = doctor_runs[name]
     report = items(done.stdout)
     assert done.returncode == 0, done.stdout + done.stderr
     status, detail = report["model files"]
