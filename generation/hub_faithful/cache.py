@@ -16,7 +16,7 @@ from generation.tiny_models import build_once, cache_root
 HUB_FAITHFUL_VERSION = 1
 # Weight files live in git LFS on the hub; the cache names their blobs by sha256, the others by
 # their git blob sha1, as huggingface_hub does with the etag it receives.
-_LFS_SUFFIXES = (".safetensors", ".bin")
+_LFS_FORMATS = ("safetensors", "pickle")
 _LFS_POINTER = "version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n"
 
 
@@ -48,11 +48,15 @@ def build_hub_cache(home: Path) -> None:
         with tempfile.TemporaryDirectory(prefix="hub-faithful-") as scratch:
             staged = Path(scratch) / "repo"
             build_repo(staged, manifest)
-            place_in_cache(home, hub_id, staged)
+            lfs = {f["path"] for f in manifest["files"] if f["format"] in _LFS_FORMATS}
+            place_in_cache(home, hub_id, staged, lfs)
 
 
-def place_in_cache(home: Path, hub_id: str, staged: Path) -> str:
-    """Move ``staged``'s files into the cache as blobs with snapshot links; return the commit."""
+def place_in_cache(home: Path, hub_id: str, staged: Path, lfs: set[str]) -> str:
+    """Move ``staged``'s files into the cache as blobs with snapshot links; return the commit.
+
+    ``lfs`` names the files the hub keeps in git LFS (the weights).
+    """
     repo = repo_folder(home, hub_id)
     files = sorted(p for p in staged.rglob("*") if p.is_file())
     entries, blobs = {}, {}
@@ -62,7 +66,7 @@ def place_in_cache(home: Path, hub_id: str, staged: Path) -> str:
         data = path.read_bytes()
         git_sha = _git_blob_sha1(data)
         entry = {"size": len(data), "blob_id": git_sha}
-        if relative.endswith(_LFS_SUFFIXES):
+        if relative in lfs:
             sha256 = hashlib.sha256(data).hexdigest()
             pointer = _LFS_POINTER.format(sha256=sha256, size=len(data))
             entry = {
