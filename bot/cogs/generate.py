@@ -59,6 +59,12 @@ HELP = {
 
 
 STYLE_HELP = ("style", "style_2", "style_3", "style_weight")
+# In a preset the styles are saved, not replacing anything (yet).
+PRESET_HELP = {
+    **HELP,
+    "style": "A style (see /styles), or NAME:WEIGHT e.g. ink:0.6 "
+    f"(weights {MIN_WEIGHT:g} to {MAX_WEIGHT:g})",
+}
 STYLE_AUTOCOMPLETE = dict(style=style_autocomplete, style_2=style_autocomplete)
 STYLE_AUTOCOMPLETE.update(style_3=style_autocomplete)
 

@@ -9,7 +9,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.autocomplete import preset_autocomplete
-from bot.cogs.generate import HELP, STYLE_AUTOCOMPLETE, STYLE_HELP, describe_for_family
+from bot.cogs.generate import (
+    HELP,
+    PRESET_HELP,
+    STYLE_AUTOCOMPLETE,
+    STYLE_HELP,
+    describe_for_family,
+)
 from bot.delivery_targets import NO_PINGS
 from bot.job_builder import CommandInput
 from bot.job_parameters import QUALIFIERS, builtin_defaults, upgrade_parameters
@@ -76,7 +82,10 @@ class PresetCog(commands.GroupCog, group_name="preset", group_description="Your 
     @app_commands.command(name="save", description="Save settings under a name")
     @app_commands.describe(
         name="A name for this preset (up to 100 characters)",
-        **{k: HELP[k] for k in (*STYLE_HELP, "size", "steps", "guidance", "count", "negative")},
+        **{
+            k: PRESET_HELP[k]
+            for k in (*STYLE_HELP, "size", "steps", "guidance", "count", "negative")
+        },
         strength=HELP["strength"],
     )
     @app_commands.autocomplete(**STYLE_AUTOCOMPLETE)

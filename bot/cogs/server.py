@@ -8,7 +8,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.generate import HELP, STYLE_AUTOCOMPLETE, STYLE_HELP, describe_for_family
+from bot.cogs.generate import (
+    PRESET_HELP,
+    STYLE_AUTOCOMPLETE,
+    STYLE_HELP,
+    describe_for_family,
+)
 from bot.cogs.presets import describe_preset, preset_parameters, preset_styles
 from bot.delivery_targets import NO_PINGS
 from generation.errors import InvalidInput
@@ -39,7 +44,10 @@ class ServerCog(
     @app_commands.describe(
         name="The server preset's name",
         action="save (default), delete, or make it the server default",
-        **{k: HELP[k] for k in (*STYLE_HELP, "size", "steps", "guidance", "count", "negative")},
+        **{
+            k: PRESET_HELP[k]
+            for k in (*STYLE_HELP, "size", "steps", "guidance", "count", "negative")
+        },
     )
     @app_commands.autocomplete(**STYLE_AUTOCOMPLETE)
     @app_commands.guild_only()

@@ -11,6 +11,7 @@ from generation.styles import StyleChoice
 from storage.models import PresetScope
 from tests.bot.conftest import make_bot, mask_bytes, png_bytes
 from tests.bot.test_bot_commands import record_message, reply_of
+from tests.discord_double.state import ADMINISTRATOR
 
 GENERATING = ("imagine", "img2img", "inpaint", "canny", "animate")
 THREE = {"style": "ink:0.6", "style_2": "neon", "style_3": "chalk:-0.5", "style_weight": 1.25}
@@ -160,6 +161,23 @@ async def test_jobs_and_presets_stored_by_the_previous_version_still_run(harness
     assert rerolled.parameters["styles"] == [{"name": "ink", "weight": 0.5}]
     assert "style" not in rerolled.parameters, "new rows use the new form only"
     assert runner.requests[-1].styles == (StyleChoice("ink", 0.5),)
+
+
+async def test_a_reroll_of_a_style_the_server_has_since_disallowed_is_refused(harness):
+    double = harness.double
+    first, job = await run_job(harness, style="neon", style_2="ink")
+    admin = double.add_user("admin")
+    double.add_member(double.guild, admin, permissions=ADMINISTRATOR)
+    await double.push_guilds()
+    await reply_of(
+        await double.invoke("server", {"allowed_styles": "ink"}, subcommand="settings", user=admin)
+    )
+    click = await double.click(first, f"lcm:reroll:{job.id}")
+    reply = await click.wait_for_original(lambda m: bool(m.content), timeout=30)
+    assert reply.ephemeral and reply.content == (
+        f"⚠️ style (from job {job.id}): the style 'neon' is not allowed here (allowed: ink)"
+    )
+    assert len(harness.runner.requests) == 1, "only the first job ran"
 
 
 BAD_STYLES = [
