@@ -1,180 +1,177 @@
-"""Every GPU measurement of the fast-path issue in one run (under 10 minutes on one H100/H200).
+"""Every GPU measurement of the fast-path issue in one run of under 8 minutes on one H100/H200.
 
 What it measures, each into `<out>/gpu-checks.json` (bench results also as their own JSON files):
-1. sd15 at 512² (random weights, full-size architectures): latency and peak memory of txt2img,
-   img2img, inpaint, ControlNet, T2I-Adapter and AnimateDiff (16 frames), fp16, once each warm.
-2. sdxl at 1024²: the same for txt2img, img2img, inpaint, ControlNet and T2I-Adapter.
+1. sd15 at 512² (random weights, full-size architectures): latency and peak memory of every mode
+   (txt2img, img2img, inpaint, ControlNet, T2I-Adapter, AnimateDiff 16 frames), fp16, warm.
+2. sdxl at 1024²: the same for every sdxl mode.
 3. Out-of-memory recovery: the memory fraction is capped so a big batch does not fit; the engine
    must split it, retry, finish, and leave memory within 5 % of the baseline; repeated.
 4. `lcm-bot bench` side by side (per-request baseline vs engine), sd15 512² 4 steps, 32 users,
-   full VAE and TAESD; sdxl 1024² 4 steps; and, time allowing, sd15 with torch.compile.
+   full VAE and TAESD; sdxl 1024² 4 steps; and, with the time left, sd15 with torch.compile.
+
+Each step runs in its own process with a time box, so one slow or hung step (a compile, a driver
+stall) cannot eat the run: the boxes add up to the budget (`--budget-s`, default 465 s), a step
+that would not fit what is left is skipped, and a step past its box is killed with what it had
+measured so far kept. A capped memory fraction or a leaked allocation dies with its process too.
 
 Device command (wheels for what the device lacks are carried in `.whl`, see bench/README.md):
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl \\
-      && PYTHONPATH=/tmp/site:. python3 bench/gpu_checks.py --out $OUT --budget-s 540
+      && PYTHONPATH=/tmp/site:. python3 bench/gpu_checks.py --out $OUT
 
-`--cpu-smoke` runs the same code paths on the tiny family on a CPU, to check the script itself.
+`--cpu-smoke` checks the script itself on a CPU: every mode of the `tiny` and `tiny-xl` families,
+ControlNet and T2I-Adapter through the full-size random `sd15` set, the OOM recovery and a bench.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
+import os
+import signal
+import subprocess
 import sys
 import time
 import traceback
-from dataclasses import asdict, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-import torch
-
-from generation.bench import BenchOptions, run_bench
-from generation.families import Mode, resolve_family
-from generation.pipelines import PipelineSet
-from generation.requests import GenerationRequest, validate_request
-
-SD15_MODES = (
-    Mode.TXT2IMG,
-    Mode.IMG2IMG,
-    Mode.INPAINT,
-    Mode.CONTROLNET,
-    Mode.T2I_ADAPTER,
-    Mode.ANIMATE,
-)
-SDXL_MODES = SD15_MODES[:-1]
+# Never start a step with less than this left: loading a family alone takes longer.
+MIN_START_S = 20.0
+# Default budget: 7 min 45 s, so the whole script (steps plus process starts) ends within 8 min.
+GPU_BUDGET_S = 465.0
 
 
-class Budget:
-    def __init__(self, seconds: float) -> None:
-        self.deadline = time.monotonic() + seconds
+@dataclass(frozen=True)
+class Step:
+    """One measurement, run in a child process. ``box_s`` None: all the budget that is left."""
 
-    def left(self) -> float:
-        return self.deadline - time.monotonic()
+    name: str
+    box_s: float | None
+    run: Callable[[Progress], dict]
+    env: Mapping[str, str] = field(default_factory=dict)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--budget-s", type=float, default=540)
-    parser.add_argument("--cpu-smoke", action="store_true", help="tiny family on the CPU")
-    args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    budget = Budget(args.budget_s)
-    report: dict = {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "steps": {}}
-    smoke = args.cpu_smoke
-    report["device"] = "cpu (smoke)" if smoke else torch.cuda.get_device_name()
-    report["torch"] = torch.__version__
+class Progress:
+    """What a step has measured so far, on disk after every entry, so a killed step keeps it."""
 
-    def step(name: str, function, *fargs, min_left: float = 30.0):
-        if budget.left() < min_left:
-            report["steps"][name] = {"skipped": f"only {budget.left():.0f} s of budget left"}
-            return
-        started = time.monotonic()
-        try:
-            report["steps"][name] = {"result": function(*fargs), "ok": True}
-        except Exception as exc:
-            report["steps"][name] = {
-                "ok": False,
-                "error": repr(exc),
-                "traceback": traceback.format_exc()[-3000:],
-            }
-        report["steps"][name]["seconds"] = round(time.monotonic() - started, 1)
-        (args.out / "gpu-checks.json").write_text(json.dumps(report, indent=2, default=str))
-        print(
-            f"{name}: {report['steps'][name].get('ok')} in {report['steps'][name]['seconds']} s",
-            flush=True,
-        )
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.data: dict = {}
 
-    family_of = (lambda name: resolve_family("tiny")) if smoke else _random_family
-    size_of = {"sd15": 64 if smoke else 512, "sdxl": 64 if smoke else 1024}
-    step("modes-sd15", measure_modes, family_of("sd15"), SD15_MODES, size_of["sd15"], smoke)
-    step("oom-recovery-sd15", oom_recovery, family_of("sd15"), size_of["sd15"], smoke)
-    for name, options in _benches(smoke):
-        step(name, bench, options, args.out / f"{name}.json", min_left=90)
-    if not smoke:
-        step(
-            "modes-sdxl",
-            measure_modes,
-            family_of("sdxl"),
-            SDXL_MODES,
-            size_of["sdxl"],
-            smoke,
-            min_left=120,
-        )
-        step(
-            "bench-sdxl-1024",
-            bench,
-            BenchOptions(
-                model="sdxl",
-                random_weights=True,
-                device="cuda",
-                users=8,
-                jobs_per_user=2,
-                size=1024,
-                steps=4,
-                batch_images=8,
-            ),
-            args.out / "bench-sdxl-1024.json",
-            min_left=120,
-        )
-        step(
+    def __setitem__(self, key: str, value) -> None:
+        self.data[key] = value
+        _write_json(self.path, {"partial": self.data})
+
+
+# --------------------------------------------------------------------------- the plans
+
+
+def gpu_plan(out: Path) -> list[Step]:
+    """Boxes from the expected H100 times with about 1.5x headroom; they add up to 465 s."""
+    sd15 = _bench_options(model="sd15", users=32, jobs_per_user=4, size=512, batch_images=32)
+    sdxl = _bench_options(model="sdxl", users=8, jobs_per_user=2, size=1024, batch_images=8)
+    return [
+        Step("build-sd15", 75, lambda p: build_random("sd15")),
+        Step("modes-sd15", 60, lambda p: measure_modes(p, _random("sd15"), 512, smoke=False)),
+        Step("oom-recovery-sd15", 45, lambda p: oom_recovery(p, _random("sd15"), 512, False)),
+        Step("bench-sd15-512", 55, lambda p: bench(sd15, out / "bench-sd15-512.json")),
+        Step(
+            "bench-sd15-512-taesd",
+            45,
+            lambda p: bench({**sd15, "quality": "fast"}, out / "bench-sd15-512-taesd.json"),
+        ),
+        Step("build-sdxl", 75, lambda p: build_random("sdxl")),
+        Step("modes-sdxl", 60, lambda p: measure_modes(p, _random("sdxl"), 1024, smoke=False)),
+        Step("bench-sdxl-1024", 50, lambda p: bench(sdxl, out / "bench-sdxl-1024.json")),
+        # Inductor's default mode: max-autotune tunes every GEMM of every batch bucket, which
+        # takes far longer than the few minutes left here.
+        Step(
             "bench-sd15-512-compiled",
-            bench,
-            BenchOptions(
-                model="sd15",
-                random_weights=True,
-                device="cuda",
-                users=32,
-                jobs_per_user=4,
-                size=512,
-                steps=4,
-                batch_images=32,
-                compile_mode="max-autotune-no-cudagraphs",
+            None,
+            lambda p: bench(
+                {**sd15, "compile_mode": "default"}, out / "bench-sd15-512-compiled.json"
             ),
-            args.out / "bench-sd15-512-compiled.json",
-            min_left=240,
-        )
-    report["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-    (args.out / "gpu-checks.json").write_text(json.dumps(report, indent=2, default=str))
-    return 0
+        ),
+    ]
 
 
-def _random_family(name: str):
+def smoke_plan(out: Path) -> list[Step]:
+    """The same code paths on a CPU: tiny families in every mode, full-size sd15 controls."""
+    from generation.families import Mode
+
+    controls = (Mode.CONTROLNET, Mode.T2I_ADAPTER)
+    tiny = _bench_options(model="tiny", device="cpu", random_weights=False, users=4)
+    return [
+        Step("modes-tiny", 300, lambda p: measure_modes(p, _tiny("tiny"), 64, smoke=True)),
+        Step("modes-tiny-xl", 300, lambda p: measure_modes(p, _tiny("tiny-xl"), 64, smoke=True)),
+        Step("oom-recovery-tiny", 180, lambda p: oom_recovery(p, _tiny("tiny"), 64, True)),
+        Step(
+            "bench-tiny",
+            300,
+            lambda p: bench({**tiny, "jobs_per_user": 2}, out / "bench-tiny.json"),
+        ),
+        # The first build of the full-size sd15 set with its companions is minutes on a CPU.
+        Step("build-sd15", 1500, lambda p: build_random("sd15")),
+        # One denoising step at sd15's smallest size: the full-size shapes and the pipeline
+        # path are what is checked, not the speed.
+        Step(
+            "controls-sd15-full-size",
+            900,
+            lambda p: measure_modes(p, _random("sd15"), 256, smoke=True, modes=controls, steps=1),
+        ),
+    ]
+
+
+def _tiny(name: str):
+    from generation.families import resolve_family
+
+    return resolve_family(name)
+
+
+def _random(name: str):
     from generation.random_models import random_weight_family
 
     return random_weight_family(name, companions=True)
 
 
-def _benches(smoke: bool):
-    if smoke:
-        yield "bench-tiny", BenchOptions(model="tiny", device="cpu", users=4, jobs_per_user=2)
-        return
-    common = dict(
-        model="sd15",
-        random_weights=True,
-        device="cuda",
-        users=32,
-        jobs_per_user=4,
-        size=512,
-        steps=4,
-        batch_images=32,
-    )
-    yield "bench-sd15-512", BenchOptions(**common)
-    yield "bench-sd15-512-taesd", BenchOptions(**common, quality="fast")
+def _bench_options(**fields) -> dict:
+    return {"random_weights": True, "device": "cuda", "steps": 4, **fields}
 
 
-def _pipelines(family, smoke: bool) -> PipelineSet:
+# --------------------------------------------------------------------------- the steps
+
+
+def build_random(name: str) -> dict:
+    """Build (or find) the full-size random family with its companions: on the GPU, seconds."""
+    started = time.perf_counter()
+    family = _random(name)
+    return {
+        "seconds": round(time.perf_counter() - started, 1),
+        "base": family.base,
+        "modes": [str(mode) for mode in family.modes],
+    }
+
+
+def _pipelines(family, smoke: bool):
     """fp16 on the GPU (what operators run); fp32 for the CPU smoke run."""
+    import torch
+
+    from generation.pipelines import PipelineSet
+
     if smoke:
         return PipelineSet(family, device="cpu", dtype=torch.float32)
     return PipelineSet(family, device="cuda", dtype=torch.float16)
 
 
-def _request(pipes: PipelineSet, mode: Mode, size: int, **fields) -> GenerationRequest:
+def _request(pipes, mode, size: int, steps: int | None = None, **fields):
+    """A validated request for ``mode`` at ``size``; the mode's recipe fills what is not given."""
     from PIL import Image, ImageDraw
+
+    from generation.requests import GenerationRequest, validate_request
 
     picture = Image.new("RGB", (size, size), (100, 120, 160))
     ImageDraw.Draw(picture).ellipse(
@@ -182,22 +179,24 @@ def _request(pipes: PipelineSet, mode: Mode, size: int, **fields) -> GenerationR
     )
     mask = Image.new("L", (size, size), 0)
     mask.paste(255, (size // 4, size // 4, 3 * size // 4, 3 * size // 4))
+    if steps is not None:
+        fields["steps"] = steps
     request = GenerationRequest(
         mode=mode,
         prompt="a lighthouse at dusk, oil painting",
         width=size,
         height=size,
-        steps=4,
         seed=1,
         image=picture if mode.needs_image else None,
-        mask=mask if mode is Mode.INPAINT else None,
-        frames=16,
+        mask=mask if str(mode) == "inpaint" else None,
         **fields,
     )
     return validate_request(request, pipes.family, pipes.styles)
 
 
-def _timed(pipes: PipelineSet, request: GenerationRequest, smoke: bool) -> dict:
+def _timed(pipes, request, smoke: bool) -> dict:
+    import torch
+
     if not smoke:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -213,27 +212,41 @@ def _timed(pipes: PipelineSet, request: GenerationRequest, smoke: bool) -> dict:
     }
 
 
-def measure_modes(family, modes, size: int, smoke: bool) -> dict:
+def measure_modes(
+    progress: Progress, family, size: int, *, smoke: bool, modes=None, steps: int | None = None
+) -> dict:
+    """Latency and peak memory of each mode (default: every mode the family has), warm on a GPU.
+
+    The CPU smoke run calls each mode once: the path is what it checks, not the speed.
+    """
+    import torch
+
     pipes = _pipelines(family, smoke)
-    results = {"weights_gib": None if smoke else round(torch.cuda.memory_allocated() / 2**30, 2)}
-    for mode in modes:
-        request = _request(pipes, mode, size)
-        pipes.run([request])  # warm: first-call allocations and kernel choice
-        results[str(mode)] = {
-            **_timed(pipes, request, smoke),
-            "size": f"{size}x{size}",
-            "frames": 16 if mode is Mode.ANIMATE else 1,
-        }
-    del pipes
     if not smoke:
-        torch.cuda.empty_cache()
-    return results
+        progress["weights_gib"] = round(torch.cuda.memory_allocated() / 2**30, 2)
+    for mode in modes or family.modes:
+        request = _request(pipes, mode, size, steps)
+        if not smoke:
+            pipes.run([request])  # warm: first-call allocations and kernel choice
+        progress[str(mode)] = {
+            **_timed(pipes, request, smoke),
+            "size": f"{request.width}x{request.height}",
+            "steps": request.steps,
+            "frames": request.frames if str(mode) == "animate" else 1,
+        }
+    return progress.data
 
 
-def oom_recovery(family, size: int, smoke: bool) -> dict:
+def oom_recovery(progress: Progress, family, size: int, smoke: bool) -> dict:
     """Cap the memory so a batch of 32 cannot fit; the engine splits it, retries, and recovers."""
+    import asyncio
+    from dataclasses import replace
+
+    import torch
+
     from generation.engine import Engine, EngineConfig
     from generation.events import JobSpec
+    from generation.families import Mode
 
     pipes = _pipelines(family, smoke)
     calls: list[int] = []
@@ -259,7 +272,6 @@ def oom_recovery(family, size: int, smoke: bool) -> dict:
         total = torch.cuda.get_device_properties(0).total_memory
         # Room for about 20 images: a batch of 32 cannot fit; its two halves of 16 can.
         torch.cuda.set_per_process_memory_fraction((baseline + 20 * per_image) / total)
-    rounds = []
 
     async def one_round(index: int) -> dict:
         config = EngineConfig(batch_budget=32 * size * size, per_user_cap=64, global_cap=256)
@@ -289,19 +301,182 @@ def oom_recovery(family, size: int, smoke: bool) -> dict:
             outcome["memory_vs_baseline_pct"] = round(
                 100 * (torch.cuda.memory_allocated() - baseline) / baseline, 2
             )
-        rounds.append(outcome)
-    if not smoke:
-        torch.cuda.set_per_process_memory_fraction(1.0)
-    return {"rounds": rounds}
+        progress[f"round-{index}"] = outcome
+    return progress.data
 
 
-def bench(options: BenchOptions, path: Path) -> dict:
-    report = asyncio.run(run_bench(options))
-    data = asdict(report)
-    path.write_text(json.dumps(data, indent=2) + "\n")
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
+def bench(fields: dict, path: Path) -> dict:
+    import asyncio
+    from dataclasses import asdict
+
+    from generation.bench import BenchOptions, run_bench
+
+    data = asdict(asyncio.run(run_bench(BenchOptions(**fields))))
+    _write_json(path, data)
     return data
+
+
+# --------------------------------------------------------------------------- running
+
+
+def run_plan(plan_ref: str, out: Path, budget_s: float, only=None) -> dict:
+    """Run each step of the plan ``module:function`` in a child process within its box.
+
+    Returns the report, also written to ``out/gpu-checks.json`` after every step.
+    """
+    plan = load_plan(plan_ref)(out)
+    deadline = time.monotonic() + budget_s
+    report: dict = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "budget_s": budget_s,
+        "steps": {},
+    }
+    (out / "steps").mkdir(parents=True, exist_ok=True)
+    (out / "logs").mkdir(parents=True, exist_ok=True)
+    for step in plan:
+        if only and step.name not in only:
+            continue
+        left = deadline - time.monotonic()
+        box = left if step.box_s is None else min(step.box_s, left)
+        # A boxed step starts only when most of its box is left, so later boxes stay whole.
+        wanted = MIN_START_S if step.box_s is None else max(MIN_START_S, 0.8 * step.box_s)
+        if left < wanted:
+            entry = {"skipped": f"{left:.0f} s of the budget left, the step needs {wanted:.0f}"}
+        else:
+            entry = _run_child(step, plan_ref, out, box)
+        report["steps"][step.name] = entry
+        report["device"] = report.get("device") or entry.get("device")
+        _write_json(out / "gpu-checks.json", report)
+        outcome = "skipped" if "skipped" in entry else entry.get("ok")
+        print(f"{step.name}: {outcome} in {entry.get('seconds', 0)} s", flush=True)
+        if entry.get("ok") is False:
+            print(entry.get("error", "")[-2000:], flush=True)
+    report["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    report["seconds"] = round(budget_s - (deadline - time.monotonic()), 1)
+    _write_json(out / "gpu-checks.json", report)
+    return report
+
+
+def _run_child(step: Step, plan_ref: str, out: Path, box: float) -> dict:
+    result_path = out / "steps" / f"{step.name}.json"
+    result_path.unlink(missing_ok=True)
+    command = [sys.executable, str(Path(__file__).resolve()), "--out", str(out)]
+    command += ["--plan", plan_ref, "--step", step.name]
+    # Nothing here may reach a model hub: the random and tiny families are local folders.
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", **step.env}
+    started = time.monotonic()
+    log_path = out / "logs" / f"{step.name}.log"
+    with open(log_path, "w") as log:
+        # Its own session: a timeout kills the step's whole process group (compile workers too).
+        child = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+        try:
+            child.wait(timeout=box)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+            timed_out = True
+    entry = _read_json(result_path)
+    if timed_out:
+        entry.update(ok=False, error=f"killed at its {box:.0f} s box")
+    elif "ok" not in entry:
+        tail = log_path.read_text(errors="replace")[-2000:]
+        entry.update(ok=False, error=f"exited with {child.returncode}: {tail}")
+    entry.update(seconds=round(time.monotonic() - started, 1), box_s=round(box))
+    return entry
+
+
+def run_step(step: Step, out: Path) -> int:
+    """The child's side: run one step and write its result (partial results as it goes)."""
+    path = out / "steps" / f"{step.name}.json"
+    progress = Progress(path)
+    started = time.monotonic()
+    try:
+        entry = {"ok": True, "result": step.run(progress)}
+    except Exception as exc:
+        entry = {
+            "ok": False,
+            "error": repr(exc),
+            "traceback": traceback.format_exc()[-3000:],
+            "partial": progress.data,
+        }
+    entry.update(_device())
+    entry["child_seconds"] = round(time.monotonic() - started, 1)
+    _write_json(path, entry)
+    return 0 if entry["ok"] else 1
+
+
+def _write_json(path: Path, data) -> None:
+    # Written whole then renamed: the parent may read it after a kill at any moment.
+    partial = path.with_suffix(".tmp")
+    partial.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    partial.replace(path)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def load_plan(ref: str) -> Callable[[Path], list[Step]]:
+    """The plan factory named ``module:function`` (a child process finds its step the same way)."""
+    import importlib
+
+    module, _, function = ref.partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def _device() -> dict:
+    """The device a step ran on: CUDA's name, unless the run is a CPU one or has no CUDA."""
+    torch = sys.modules.get("torch")  # a step that never imported torch used no device
+    if torch is None:
+        return {"device": "cpu"}
+    if os.environ.get(_CPU_ONLY) == "1" or not torch.cuda.is_available():
+        return {"device": "cpu", "torch": torch.__version__}
+    return {"device": torch.cuda.get_device_name(), "torch": torch.__version__}
+
+
+PLANS = {"gpu": "bench.gpu_checks:gpu_plan", "smoke": "bench.gpu_checks:smoke_plan"}
+# Set for the children of a CPU run, so they never ask for a CUDA device.
+_CPU_ONLY = "LCM_GPU_CHECKS_CPU"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--budget-s",
+        type=float,
+        default=None,
+        help=f"the whole run's time (default {GPU_BUDGET_S:.0f} s; the smoke run: its boxes)",
+    )
+    parser.add_argument("--cpu-smoke", action="store_true", help="check the script on a CPU")
+    parser.add_argument("--only", nargs="+", metavar="STEP", help="run only these steps")
+    # A child process: run one step of the plan ``module:function``.
+    parser.add_argument("--plan", help=argparse.SUPPRESS)
+    parser.add_argument("--step", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    plan_ref = args.plan or PLANS["smoke" if args.cpu_smoke else "gpu"]
+    plan = load_plan(plan_ref)(args.out)
+    names = [step.name for step in plan]
+    unknown = sorted((set(args.only or ()) | {args.step}) - set(names) - {None})
+    if unknown:
+        parser.error(f"unknown step(s) {', '.join(unknown)}; steps: {', '.join(names)}")
+    if args.step:
+        return run_step(plan[names.index(args.step)], args.out)
+    if args.cpu_smoke:
+        os.environ[_CPU_ONLY] = "1"  # inherited by every child
+    budget = args.budget_s
+    if budget is None:
+        budget = sum(s.box_s or 0 for s in plan) if args.cpu_smoke else GPU_BUDGET_S
+    report = run_plan(plan_ref, args.out, budget, args.only)
+    failed = [name for name, entry in report["steps"].items() if entry.get("ok") is False]
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -49,8 +49,18 @@ def test_modes_built_later_are_compiled_too(compiled_pipelines, photo):
     assert getattr(compiled_pipelines.pipeline(Mode.IMG2IMG).unet, "_lcm_compiled", False)
 
 
-def test_warm_up_runs_every_bucket(compiled_pipelines):
-    seconds = compiled_pipelines.warm_up(buckets=(1, 2))
+def test_warm_up_runs_every_bucket(tiny_pipelines):
+    # Observe the real UNet: one forward per warm-up job, its batch the bucket size (the tiny
+    # family's guidance 1 runs no classifier-free guidance, so nothing is doubled). The plain
+    # set runs the same warm_up as a compiled one, without a minute of recompiles per bucket.
+    unet = tiny_pipelines.pipeline(Mode.TXT2IMG).unet
+    seen = []
+    handle = unet.register_forward_pre_hook(lambda module, args: seen.append(args[0].shape[0]))
+    try:
+        seconds = tiny_pipelines.warm_up()
+    finally:
+        handle.remove()
+    assert set(seen) == set(BATCH_BUCKETS), f"UNet batch sizes during warm-up: {seen}"
     assert seconds > 0
 
 
