@@ -29,7 +29,7 @@ from generation.events import (
     JobStarted,
 )
 from generation.fair_queue import FairQueue, QueuedJob
-from generation.families import Mode, ModelFamily
+from generation.families import ModelFamily
 from generation.job_handle import JobHandle
 from generation.metrics import EngineMetrics, MetricsSnapshot
 from generation.requests import GenerationRequest, GenerationResult, validate_request
@@ -169,7 +169,7 @@ class Engine:
             raise EngineStopped(f"the engine is {self._state}, not taking jobs")
         request = validate_request(spec.request, self.family, self.styles)
         spec = JobSpec(spec.job_id, spec.user_id, spec.guild_id, request)
-        frames = request.frames if request.mode is Mode.ANIMATE else 1
+        frames = request.frames if request.mode.spec.video else 1
         queued = QueuedJob(
             job_id=spec.job_id,
             user_id=spec.user_id,

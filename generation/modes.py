@@ -72,6 +72,16 @@ class ModeSpec:
     companion: str | None
     lora_recipe: Recipe  # with a base model plus the LCM-LoRA
     full_lcm_recipe: Recipe  # with a fully distilled LCM checkpoint (guidance embedding)
+    # Request fields handed to the pipeline call, by the pipeline's keyword for them.
+    call_arguments: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # The companion's diffusers model class and the keyword ``from_pipe`` takes it by.
+    companion_class: str | None = None
+    companion_argument: str | None = None
+    # A ModelFamily attribute naming a repo whose `unet/` replaces the base UNet for this mode.
+    own_unet: str | None = None
+    # Modes conditioned on the canny edges of the upload: the colour mode the model reads them in.
+    control_channels: str | None = None
+    video: bool = False  # frames out (an animation), not still images
     # Each side of the working size is a multiple of this, per architecture (8 where absent).
     size_multiples: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     # Fields of ``fields`` that differ per job inside one batch (the edge thresholds make each
@@ -121,6 +131,7 @@ MODES: Mapping[Mode, ModeSpec] = MappingProxyType(
             inputs=frozenset({"image"}),
             fields=("strength",),
             companion=None,
+            call_arguments=MappingProxyType({"strength": "strength"}),
             lora_recipe=Recipe(steps=4, guidance=1.0, strength=0.6),
             full_lcm_recipe=Recipe(steps=4, guidance=7.5, strength=0.5),
             guide="Image-to-image",
@@ -132,6 +143,8 @@ MODES: Mapping[Mode, ModeSpec] = MappingProxyType(
             inputs=frozenset({"image", "mask"}),
             fields=("strength",),
             companion=None,
+            call_arguments=MappingProxyType({"strength": "strength"}),
+            own_unet="inpaint_unet",
             # The guide: 4 steps at guidance 4 and the pipeline's full strength, so all 4 run.
             lora_recipe=Recipe(steps=4, guidance=4.0, strength=1.0),
             full_lcm_recipe=Recipe(steps=4, guidance=8.0, strength=1.0),
@@ -145,6 +158,12 @@ MODES: Mapping[Mode, ModeSpec] = MappingProxyType(
             fields=_CANNY_FIELDS,
             per_job_fields=_CANNY_THRESHOLDS,
             companion="controlnet_canny",
+            companion_class="ControlNetModel",
+            companion_argument="controlnet",
+            control_channels="RGB",
+            call_arguments=MappingProxyType(
+                {"conditioning_scale": "controlnet_conditioning_scale"}
+            ),
             lora_recipe=Recipe(steps=4, guidance=1.5, conditioning_scale=0.8),
             # The guide passes neither: the pipeline's own 7.5 and 1.0 apply.
             full_lcm_recipe=Recipe(steps=4, guidance=7.5, conditioning_scale=1.0),
@@ -158,6 +177,10 @@ MODES: Mapping[Mode, ModeSpec] = MappingProxyType(
             fields=_CANNY_FIELDS,
             per_job_fields=_CANNY_THRESHOLDS,
             companion="t2i_adapter_canny",
+            companion_class="T2IAdapter",
+            companion_argument="adapter",
+            control_channels="L",  # the real canny T2I-Adapters read one channel
+            call_arguments=MappingProxyType({"conditioning_scale": "adapter_conditioning_scale"}),
             lora_recipe=Recipe(steps=4, guidance=1.5, conditioning_scale=0.8),
             full_lcm_recipe=Recipe(steps=4, guidance=5.0, conditioning_scale=0.8),
             size_multiples=MappingProxyType({"sdxl": 16}),
@@ -171,6 +194,8 @@ MODES: Mapping[Mode, ModeSpec] = MappingProxyType(
             fields=("frames", "fps", "motion"),
             per_job_fields=("fps",),
             companion="motion_adapter",
+            call_arguments=MappingProxyType({"frames": "num_frames"}),
+            video=True,
             # The guide: 5 steps, guidance 1.25, adapters [lcm 0.55, motion 1.2]. 16 frames, not
             # its 24: the v1-5-2 motion adapter was trained on 16 and 24 costs 1.5× the GPU.
             lora_recipe=Recipe(

@@ -12,10 +12,8 @@ import diffusers
 import torch
 from diffusers import (
     AnimateDiffPipeline,
-    ControlNetModel,
     LCMScheduler,
     MotionAdapter,
-    T2IAdapter,
     UNet2DConditionModel,
     UNetMotionModel,
 )
@@ -206,26 +204,22 @@ class PipelineSet:
         return self._pipes[mode]
 
     def _build(self, mode: Mode):
-        base, cls = self._base, self._classes[mode]
-        if mode is Mode.IMG2IMG:
-            pipe = cls.from_pipe(base)
-        elif mode is Mode.INPAINT:
-            if self.family.inpaint_unet is None:
-                pipe = cls.from_pipe(base)
-            else:
-                unet = self._load_model(UNet2DConditionModel, self.family.inpaint_unet, "unet")
-                self._load_shared_adapters(unet, mode)
-                pipe = cls.from_pipe(base, unet=unet)
-        elif mode is Mode.CONTROLNET:
-            controlnet = self._load_model(ControlNetModel, self.family.controlnet_canny)
-            pipe = cls.from_pipe(base, controlnet=controlnet)
-        elif mode is Mode.T2I_ADAPTER:
-            adapter = self._load_model(T2IAdapter, self.family.t2i_adapter_canny)
-            pipe = cls.from_pipe(base, adapter=adapter)
-        elif mode is Mode.ANIMATE:
+        """A mode's pipeline over the base's modules, with what its declaration asks for."""
+        spec = mode.spec
+        if spec.video:
             pipe = self._build_animate()
-        else:  # pragma: no cover - Mode is closed
-            raise AssertionError(mode)
+        else:
+            extra = {}
+            if spec.companion_class is not None:
+                model_class = getattr(diffusers, spec.companion_class)
+                source = getattr(self.family, spec.companion)
+                extra[spec.companion_argument] = self._load_model(model_class, source)
+            if spec.own_unet is not None and getattr(self.family, spec.own_unet) is not None:
+                source = getattr(self.family, spec.own_unet)
+                unet = self._load_model(UNet2DConditionModel, source, "unet")
+                self._load_shared_adapters(unet, mode)
+                extra["unet"] = unet
+            pipe = self._classes[mode].from_pipe(self._base, **extra)
         self._prepare(pipe)
         if self.compile_mode:
             _compile_unet(pipe.unet, self.compile_mode, self.compile_backend)
@@ -300,7 +294,7 @@ class PipelineSet:
             # The pipeline stops at latents; decoding here lets a NaN or black decode be retried
             # in float32 instead of being posted.
             output = pipe(**kwargs, output_type="latent")
-            animate = mode is Mode.ANIMATE
+            animate = mode.spec.video
             taesd = self.fast_decoder() if requests[0].quality == "fast" else None
             latents = output.frames if animate else output.images
             if padding:
@@ -372,20 +366,21 @@ class PipelineSet:
         # pipeline class has the LoRA mixin (the T2I-Adapter ones do not), so switch through it.
         _switch_adapters(self._base, names, weights)
         if pipe.unet is not self._base.unet:
-            if request.mode is Mode.ANIMATE and request.motion is not None:
+            if "motion" in request.mode.spec.fields and request.motion is not None:
                 names = [*names, _motion_adapter_name(request.motion)]
                 weights = [*weights, recipe.motion_weight]
             _switch_adapters(pipe.unet, names, weights)
 
     def _call_arguments(self, pipe, requests: Sequence[GenerationRequest]):
         first = requests[0]
+        spec = first.mode.spec
         prompts, negatives, generators = [], [], []
         images, masks, controls = [], [], []
         control_images = []
         gen_device = "cpu" if self.device.type == "mps" else self.device
         for request in requests:
             control = None
-            if request.mode in (Mode.CONTROLNET, Mode.T2I_ADAPTER):
+            if spec.control_channels is not None:
                 control = canny_edges(request.image, request.canny_low, request.canny_high)
             control_images.append(control)
             for seed in request.image_seeds():
@@ -395,10 +390,7 @@ class PipelineSet:
                 images.append(request.image)
                 masks.append(request.mask)
                 if control is not None:
-                    # Real canny T2I-Adapters read one channel; ControlNet reads RGB.
-                    controls.append(
-                        control.convert("L") if first.mode is Mode.T2I_ADAPTER else control
-                    )
+                    controls.append(control.convert(spec.control_channels))
         kwargs: dict[str, Any] = dict(
             prompt=prompts,
             negative_prompt=negatives if first.negative_prompt else None,
@@ -408,17 +400,12 @@ class PipelineSet:
             height=first.height,
             width=first.width,
         )
-        spec = first.mode.spec
-        if "strength" in spec.fields:
-            kwargs.update(image=images, strength=first.strength)
+        if "image" in spec.inputs:
+            kwargs["image"] = controls if spec.control_channels is not None else images
         if "mask" in spec.inputs:
-            kwargs.update(mask_image=masks)
-        if first.mode is Mode.CONTROLNET:
-            kwargs.update(image=controls, controlnet_conditioning_scale=first.conditioning_scale)
-        if first.mode is Mode.T2I_ADAPTER:
-            kwargs.update(image=controls, adapter_conditioning_scale=first.conditioning_scale)
-        if first.mode is Mode.ANIMATE:
-            kwargs.update(num_frames=first.frames)
+            kwargs["mask_image"] = masks
+        for name, argument in spec.call_arguments.items():
+            kwargs[argument] = getattr(first, name)
         embedding = GuidanceEmbedding.of(pipe.unet)
         if embedding is not None:
             # This pipeline would run classifier-free guidance for any guidance above 1; a full
@@ -431,7 +418,7 @@ class PipelineSet:
         self, decoded: DecodedBatch, requests, control_images, seconds
     ) -> list[GenerationResult]:
         results, cursor = [], 0
-        animate = requests[0].mode is Mode.ANIMATE
+        animate = requests[0].mode.spec.video
         pictures = decoded.pictures
         if "mask" in requests[0].mode.spec.inputs:
             pictures = _keep_unmasked(pictures, requests)
@@ -518,7 +505,7 @@ class PipelineSet:
                 high_threshold=request.canny_high,
                 conditioning_scale=request.conditioning_scale,
             )
-        if request.mode is Mode.ANIMATE:
+        if request.mode.spec.video:
             params.update(frames=request.frames, fps=request.fps, motion=request.motion)
         if request.styles:
             params["styles"] = {c.name: c.weight for c in request.styles}

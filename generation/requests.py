@@ -143,7 +143,7 @@ def validate_request(
                 f"{request.canny_low} is above high_threshold {request.canny_high}",
                 "0 ≤ low_threshold ≤ high_threshold ≤ 255",
             )
-    if mode is Mode.ANIMATE:
+    if mode.spec.video:
         _check_range("frames", request.frames, MIN_FRAMES, MAX_FRAMES)
         _check_range("fps", request.fps, MIN_FPS, MAX_FPS)
         if request.motion is not None and request.motion not in family.motion_loras:
