@@ -79,6 +79,9 @@ MEMORY = {
     "dreamshaper-lcm": Memory(start=2.2, companions=4.4, per_image=0.8),
     "sdxl": Memory(start=7.3, companions=3.3, per_image=2.5),
     "ssd-1b": Memory(start=4.6, companions=0.6, per_image=2.5),
+    # The distilled UNet replaces the base's: the same sizes as the LCM-LoRA families, no LoRA.
+    "lcm-sdxl": Memory(start=7.3, companions=3.3, per_image=2.5),
+    "lcm-ssd-1b": Memory(start=4.6, companions=0.0, per_image=2.5),
     "tiny": Memory(start=0.01, companions=0.01, per_image=0.01),
     "tiny-xl": Memory(start=0.01, companions=0.01, per_image=0.01),
 }
@@ -524,8 +527,10 @@ def _components(family) -> list[_Component]:
         weight = family.lcm_lora.weight_name or "pytorch_lora_weights.safetensors"
         source = family.lcm_lora.source
         parts.append(_Component("LCM-LoRA", source, (weight,), True, _gb(source)))
+    inpaint_variant = family.variants.get(family.inpaint_unet)
+    inpaint_unet = f"unet/diffusion_pytorch_model.{inpaint_variant}.safetensors"
     optional = [
-        ("inpainting UNet", family.inpaint_unet, (unet,)),
+        ("inpainting UNet", family.inpaint_unet, (inpaint_unet if inpaint_variant else unet,)),
         ("ControlNet canny", family.controlnet_canny, (model,)),
         ("T2I-Adapter canny", family.t2i_adapter_canny, (model,)),
         ("AnimateDiff motion adapter", family.motion_adapter, (model,)),

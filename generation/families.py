@@ -19,6 +19,11 @@ class LoraSource:
     weight_name: str | None = None
 
 
+def _lcm_lora(repo: str) -> LoraSource:
+    # Named explicitly: offline, diffusers cannot list a repo to find the file itself.
+    return LoraSource(repo, "pytorch_lora_weights.safetensors")
+
+
 def _motion_loras(*names: str) -> Mapping[str, LoraSource]:
     return MappingProxyType(
         {
@@ -52,6 +57,9 @@ class ModelFamily:
     # Sources the hub publishes in pickle format only: read once, tensors only, into a safetensors
     # mirror, never unpickled freely (generation/safetensors_mirror.py).
     pickle_only: frozenset[str] = frozenset()
+    # Sources whose safetensors exist only as a variant (e.g. "fp16"): loaded as that variant
+    # and cast to the running dtype.
+    variants: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     default_size: int = 512
     min_side: int = 256
     max_side: int = 1024
@@ -101,6 +109,8 @@ OVERRIDABLE = (
     "taesd",
 )
 
+# Its UNet is published as safetensors only in the fp16 variant (the fp32 one is a pickle file).
+_SD15_INPAINT = "stable-diffusion-v1-5/stable-diffusion-inpainting"
 # Published as a pickle-format file only (no safetensors): see ModelFamily.pickle_only.
 _SD15_T2I_CANNY = "TencentARC/t2iadapter_canny_sd15v2"
 
@@ -122,21 +132,22 @@ HUB_FAMILIES: Mapping[str, ModelFamily] = MappingProxyType(
             architecture="sd",
             description="Stable Diffusion 1.5 with the LCM-LoRA (512², every mode)",
             base="stable-diffusion-v1-5/stable-diffusion-v1-5",
-            lcm_lora=LoraSource("latent-consistency/lcm-lora-sdv1-5"),
-            inpaint_unet="stable-diffusion-v1-5/stable-diffusion-inpainting",
+            lcm_lora=_lcm_lora("latent-consistency/lcm-lora-sdv1-5"),
+            inpaint_unet=_SD15_INPAINT,
             controlnet_canny="lllyasviel/control_v11p_sd15_canny",
             t2i_adapter_canny=_SD15_T2I_CANNY,
             motion_adapter="guoyww/animatediff-motion-adapter-v1-5-2",
             motion_loras=_SD15_MOTION,
             taesd="madebyollin/taesd",
             pickle_only=frozenset({_SD15_T2I_CANNY}),
+            variants=MappingProxyType({_SD15_INPAINT: "fp16"}),
         ),
         "sdxl": ModelFamily(
             name="sdxl",
             architecture="sdxl",
             description="Stable Diffusion XL with the LCM-LoRA (1024²)",
             base="stabilityai/stable-diffusion-xl-base-1.0",
-            lcm_lora=LoraSource("latent-consistency/lcm-lora-sdxl"),
+            lcm_lora=_lcm_lora("latent-consistency/lcm-lora-sdxl"),
             controlnet_canny="diffusers/controlnet-canny-sdxl-1.0",
             t2i_adapter_canny="TencentARC/t2i-adapter-canny-sdxl-1.0",
             taesd="madebyollin/taesdxl",
@@ -150,7 +161,7 @@ HUB_FAMILIES: Mapping[str, ModelFamily] = MappingProxyType(
             architecture="sdxl",
             description="Segmind SSD-1B (distilled SDXL) with its LCM-LoRA (1024²)",
             base="segmind/SSD-1B",
-            lcm_lora=LoraSource("latent-consistency/lcm-lora-ssd-1b"),
+            lcm_lora=_lcm_lora("latent-consistency/lcm-lora-ssd-1b"),
             taesd="madebyollin/taesdxl",
             default_size=1024,
             min_side=512,

@@ -233,7 +233,11 @@ class PipelineSet:
             source = safetensors_mirror(source)
         try:
             model = cls.from_pretrained(
-                source, subfolder=subfolder, dtype=self.dtype, use_safetensors=True
+                source,
+                subfolder=subfolder,
+                dtype=self.dtype,
+                use_safetensors=True,
+                variant=self.family.variants.get(source),
             )
         except (OSError, ValueError) as exc:
             raise ModelUnavailable(
