@@ -17,6 +17,11 @@ from storage.precedence import NamedParameters, PresetLayers
 QUALIFIERS = {"styles": ("style_weight",)}
 
 
+# Option and journal names of request fields whose names differ (generation/modes.py lists a
+# mode's fields by their request names).
+OPTION_NAMES = {"canny_low": "low_threshold", "canny_high": "high_threshold"}
+
+
 def builtin_defaults(family: ModelFamily, mode: Mode = Mode.TXT2IMG) -> dict[str, Any]:
     """The last level of precedence: what a job uses when nobody chose anything.
 
@@ -74,6 +79,12 @@ def build_request(
     # A weight still None here is the style's default (validate_request fills it in).
     styles = tuple(StyleChoice(pick.name, pick.weight) for pick in as_picks(values.get("styles")))
     mode = effective_mode(mode, values)
+    # Only what was journaled or chosen: a field a mode does not use keeps the request's default.
+    own = {
+        name: values[OPTION_NAMES.get(name, name)]
+        for name in ("canny_low", "canny_high", "fps")
+        if values.get(OPTION_NAMES.get(name, name)) is not None
+    }
     return GenerationRequest(
         mode=mode,
         prompt=prompt,
@@ -83,25 +94,26 @@ def build_request(
         steps=_maybe_int(values.get("steps")),
         guidance=_maybe_float(values.get("guidance")),
         seed=seed,
-        count=int(values["count"]),
+        count=int(values.get("count") or 1),
         strength=_maybe_float(values.get("strength")),
         image=image,
         mask=mask,
-        canny_low=int(values["low_threshold"]),
-        canny_high=int(values["high_threshold"]),
         conditioning_scale=_maybe_float(values.get("conditioning_scale")),
         styles=styles,
         frames=_maybe_int(values.get("frames")),
-        fps=int(values["fps"]),
         motion=values.get("motion") or None,
         safety_check=safety_check,
         quality=str(values.get("quality") or "full"),
+        **{name: int(value) for name, value in own.items()},
     )
 
 
 def journal_parameters(request: GenerationRequest) -> dict[str, Any]:
-    """Everything needed to run ``request`` again, as plain JSON (images are stored apart)."""
-    return {
+    """Everything needed to run ``request`` again, as plain JSON (images are stored apart).
+
+    The fields every job has, plus the ones its mode's declaration lists, and nothing else.
+    """
+    parameters = {
         "mode": str(request.mode),
         "prompt": request.prompt,
         "negative_prompt": request.negative_prompt,
@@ -110,18 +122,16 @@ def journal_parameters(request: GenerationRequest) -> dict[str, Any]:
         "guidance": request.guidance,
         "seed": request.seed,
         "count": request.count,
-        "strength": request.strength,
         # Every style at its resolved weight, so a re-roll or recovery runs exactly this job.
         "styles": [{"name": choice.name, "weight": choice.weight} for choice in request.styles],
-        "adapter": "t2i-adapter" if request.mode is Mode.T2I_ADAPTER else "controlnet",
-        "low_threshold": request.canny_low,
-        "high_threshold": request.canny_high,
-        "conditioning_scale": request.conditioning_scale,
-        "frames": request.frames,
-        "fps": request.fps,
-        "motion": request.motion,
         "quality": request.quality,
     }
+    spec = Mode(request.mode).spec
+    for name in spec.fields:
+        parameters[OPTION_NAMES.get(name, name)] = getattr(request, name)
+    if spec.control_channels is not None:
+        parameters["adapter"] = str(request.mode)
+    return parameters
 
 
 def upgrade_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
