@@ -19,7 +19,8 @@ Device command (wheels for what the device lacks are carried in `.whl`, see benc
       && PYTHONPATH=/tmp/site:. python3 bench/gpu_checks.py --out $OUT
 
 `--cpu-smoke` checks the script itself on a CPU: every mode of the `tiny` and `tiny-xl` families,
-ControlNet and T2I-Adapter through the full-size random `sd15` set, the OOM recovery and a bench.
+ControlNet and T2I-Adapter through the full-size random `sd15` set, the OOM recovery, a bench, and
+every mode of every hub family read by its real hub ids from the hub-faithful offline cache.
 """
 
 from __future__ import annotations
@@ -123,7 +124,24 @@ def smoke_plan(out: Path) -> list[Step]:
             900,
             lambda p: measure_modes(p, _random("sd15"), 256, smoke=True, modes=controls, steps=1),
         ),
+        Step("build-hub-faithful", 900, lambda p: hub_home(out)),
+        *(
+            Step(
+                f"hub-{name}",
+                300,
+                lambda p, name=name: hub_family_modes(p, name, out),
+                # huggingface_hub reads both at import: hence a process with this environment.
+                env={"HF_HOME": str(out / "hf-home"), "HF_HUB_OFFLINE": "1"},
+            )
+            for name in _hub_families()
+        ),
     ]
+
+
+def _hub_families() -> tuple[str, ...]:
+    from generation.families import HUB_FAMILIES
+
+    return tuple(HUB_FAMILIES)
 
 
 def _tiny(name: str):
@@ -154,6 +172,38 @@ def build_random(name: str) -> dict:
         "base": family.base,
         "modes": [str(mode) for mode in family.modes],
     }
+
+
+def hub_home(out: Path) -> dict:
+    """An HF_HOME under ``out`` whose hub/ is the hub-faithful cache (built once, then reused).
+
+    Every registry hub id is there as a repository in the hub's own layout with tiny random
+    weights; what the production code writes into HF_HOME lands under ``out``, not in the cache.
+    """
+    from generation.hub_faithful import ensure_hub_cache
+
+    started = time.perf_counter()
+    built = ensure_hub_cache()
+    link = out / "hf-home" / "hub"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink() and link.resolve() != (built / "hub").resolve():
+        link.unlink()  # an older cache version's, from an earlier run into the same folder
+    if not link.exists():
+        link.symlink_to(built / "hub", target_is_directory=True)
+    return {"seconds": round(time.perf_counter() - started, 1), "cache": str(built)}
+
+
+def hub_family_modes(progress: Progress, name: str, out: Path) -> dict:
+    """Every mode of hub family ``name`` from its real hub ids, read from the hub-faithful cache.
+
+    The production loading path resolves each id in HF_HOME offline, as for an operator; two steps
+    at the family's smallest size, since the weights are tiny and the path is what is checked.
+    """
+    from generation.families import resolve_family
+
+    hub_home(out)
+    family = resolve_family(name)
+    return measure_modes(progress, family, family.min_side, smoke=True, steps=2)
 
 
 def _pipelines(family, smoke: bool):

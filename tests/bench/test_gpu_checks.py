@@ -63,3 +63,18 @@ def test_the_gpu_plan_fits_eight_minutes_and_measures_both_families(tmp_path):
     assert {"modes-sd15", "modes-sdxl", "oom-recovery-sd15"} <= set(names)
     assert names.index("build-sd15") < names.index("modes-sd15")
     assert names.index("build-sdxl") < names.index("modes-sdxl")
+
+
+def test_the_smoke_plan_covers_every_family_it_claims(tmp_path):
+    from bench.gpu_checks import smoke_plan
+    from generation.families import HUB_FAMILIES
+
+    plan = {step.name: step for step in smoke_plan(tmp_path)}
+    assert {"modes-tiny", "modes-tiny-xl", "controls-sd15-full-size"} <= set(plan)
+    assert {f"hub-{name}" for name in HUB_FAMILIES} <= set(plan)
+    for name in HUB_FAMILIES:
+        env = plan[f"hub-{name}"].env
+        assert env == {"HF_HOME": str(tmp_path / "hf-home"), "HF_HUB_OFFLINE": "1"}
+    names = list(plan)
+    assert names.index("build-sd15") < names.index("controls-sd15-full-size")
+    assert names.index("build-hub-faithful") < min(names.index(f"hub-{n}") for n in HUB_FAMILIES)
