@@ -50,21 +50,60 @@ class PreparedJob:
     request: GenerationRequest
     context: JobContext
     inputs: dict[str, bytes]
+    claim: CooldownClaim  # release it if the job is not accepted after all
+
+
+class CooldownClaim:
+    """One user's claim on their next job slot; ``release()`` hands it back if no job came of it."""
+
+    def __init__(self, cooldowns: Cooldowns, user_id: int, before: float | None) -> None:
+        self._cooldowns = cooldowns
+        self.user_id = user_id
+        self.before = before  # the user's previous start, restored on release
+        self._released = False
+
+    def release(self) -> None:
+        """Undo the claim (idempotent); a later claim by the same user is left alone."""
+        if self._released:
+            return
+        self._released = True
+        self._cooldowns._release(self)
 
 
 class Cooldowns:
-    """When each user may start the next job (in memory: a restart forgives everyone)."""
+    """When each user may start the next job (in memory: a restart forgives everyone).
+
+    ``claim`` checks and takes the slot in one synchronous step: with no await in between, two
+    commands of one user racing through the event loop cannot both see the slot free.
+    """
 
     def __init__(self, clock=time.monotonic) -> None:
         self._clock = clock
         self._last: dict[int, float] = {}
+        self._holder: dict[int, CooldownClaim] = {}  # the claim that set each user's _last
 
     def remaining(self, user_id: int, cooldown_s: float) -> float:
         last = self._last.get(user_id)
         return 0.0 if last is None else max(0.0, last + cooldown_s - self._clock())
 
-    def mark(self, user_id: int) -> None:
+    def claim(self, user_id: int, cooldown_s: float) -> CooldownClaim:
+        """Take the user's slot now, or raise Refusal with the time left."""
+        remaining = self.remaining(user_id, cooldown_s)
+        if remaining > 0:
+            raise Refusal(f"Slow down a little: you can start another job in {remaining:.0f} s.")
+        claim = CooldownClaim(self, user_id, self._last.get(user_id))
         self._last[user_id] = self._clock()
+        self._holder[user_id] = claim
+        return claim
+
+    def _release(self, claim: CooldownClaim) -> None:
+        if self._holder.get(claim.user_id) is not claim:
+            return  # a newer claim has taken the slot since: it stands
+        del self._holder[claim.user_id]
+        if claim.before is None:
+            del self._last[claim.user_id]
+        else:
+            self._last[claim.user_id] = claim.before
 
 
 def check_permissions(interaction: discord.Interaction) -> None:
@@ -87,12 +126,30 @@ def channel_is_nsfw(channel: object) -> bool:
 async def prepare_job(
     bot: LcmBot, interaction: discord.Interaction, given: CommandInput
 ) -> PreparedJob:
-    """Everything before the engine; raises Refusal, InvalidInput or PresetNotFound for the user."""
+    """Everything before the engine; raises Refusal, InvalidInput or PresetNotFound for the user.
+
+    The user's cooldown slot is claimed here; it is released again if preparing fails, and the
+    caller releases ``PreparedJob.claim`` if the engine or journal then refuses the job.
+    """
     check_permissions(interaction)
+    guild = await guild_settings(bot, interaction.guild_id)
+    claim = check_user_may_start(bot, interaction.user.id, guild)
+    try:
+        return await _prepare_claimed(bot, interaction, given, guild, claim)
+    except BaseException:
+        claim.release()
+        raise
+
+
+async def _prepare_claimed(
+    bot: LcmBot,
+    interaction: discord.Interaction,
+    given: CommandInput,
+    guild: Guild,
+    claim: CooldownClaim,
+) -> PreparedJob:
     user_id = interaction.user.id
     guild_id = interaction.guild_id
-    guild = await guild_settings(bot, guild_id)
-    check_user_may_start(bot, user_id, guild)
     options = fold_style_options(given.options)
     layers = upgrade_layers(
         await bot.database.presets.layers(user_id=user_id, guild_id=guild_id, preset=given.preset)
@@ -160,8 +217,7 @@ async def prepare_job(
         size_from_image=image is not None and given.options.get("size") is None,
     )
     request = validate_request(request, bot.family, bot.styles)
-    bot.cooldowns.mark(user_id)
-    return PreparedJob(request, context, stored_inputs(request))
+    return PreparedJob(request, context, stored_inputs(request), claim)
 
 
 async def guild_settings(bot: LcmBot, guild_id: int | None) -> Guild:
@@ -204,11 +260,14 @@ def _cooldown(guild: Guild, bot: LcmBot) -> float:
     )
 
 
-def check_user_may_start(bot: LcmBot, user_id: int, guild: Guild) -> None:
-    """The cooldown and the per-user queue cap, each with the server's override if it set one."""
-    remaining = bot.cooldowns.remaining(user_id, _cooldown(guild, bot))
-    if remaining > 0:
-        raise Refusal(f"Slow down a little: you can start another job in {remaining:.0f} s.")
+def check_user_may_start(bot: LcmBot, user_id: int, guild: Guild) -> CooldownClaim:
+    """The per-user queue cap and the cooldown, each with the server's override if it set one.
+
+    Synchronous on purpose: the cooldown is checked and claimed with no await in between, so
+    concurrent commands of one user cannot all slip through. The caller must release the claim
+    if no job comes of it (a refused upload, a full queue, a storage error): the cooldown paces
+    accepted jobs, not attempts, so a user who fixes a typo is not made to wait.
+    """
     cap = guild.max_queued_per_user or bot.settings.lcm_queue_per_user
     waiting = len(bot.engine.waiting_jobs(user_id))
     if waiting >= cap:
@@ -216,6 +275,7 @@ def check_user_may_start(bot: LcmBot, user_id: int, guild: Guild) -> None:
             f"You already have {waiting} jobs waiting (this server allows {cap}); "
             "wait for one to finish or /cancel one."
         )
+    return bot.cooldowns.claim(user_id, _cooldown(guild, bot))
 
 
 def _apply_server_limits(values: dict[str, Any], guild: Guild, bot: LcmBot) -> None:

@@ -143,42 +143,51 @@ class ResultActions:
     async def _start(
         self, interaction, job, parameters: dict[str, Any], inputs: dict[str, bytes], *, mode: Mode
     ) -> None:
+        bot = self.bot
+        try:
+            check_permissions(interaction)
+            guild = await guild_settings(bot, interaction.guild_id)
+            claim = check_user_may_start(bot, interaction.user.id, guild)
+            try:
+                await self._submit(interaction, job, parameters, inputs, mode=mode, guild=guild)
+            except BaseException:
+                claim.release()  # not accepted: the cooldown is not spent
+                raise
+        except (Refusal, GenerationError, QueueFull) as exc:
+            log.info("refused: %s", exc)
+            bot.metrics.refusals.inc()
+            await reply_privately(interaction, str(exc))
+
+    async def _submit(
+        self, interaction, job, parameters: dict[str, Any], inputs: dict[str, bytes], *, mode, guild
+    ) -> None:
         from generation.image_decode import decode_image, decode_mask
 
         bot = self.bot
         # A job journaled by an older version stored one `style` and its weight.
         parameters = upgrade_parameters(parameters)
-        try:
-            check_permissions(interaction)
-            guild = await guild_settings(bot, interaction.guild_id)
-            check_user_may_start(bot, interaction.user.id, guild)
-            check_style_names(
-                as_picks(parameters.get("styles")),
-                bot.styles,
-                bot.family,
-                guild.allowed_styles,
-                stored_in=f"job {job.id}",
-            )
-            context = interaction_context(interaction, guild, str(mode), parent_id=job.id)
-            image = decode_image(inputs["image"]) if "image" in inputs else None
-            mask = decode_mask(inputs["mask"]) if "mask" in inputs else None
-            request = build_request(
-                mode,
-                str(parameters["prompt"]),
-                parameters,
-                image=image,
-                mask=mask,
-                safety_check=context.wants_safety_check,
-            )
-            request = validate_request(request, bot.family, bot.styles)
-            bot.cooldowns.mark(interaction.user.id)
-            await bot.jobs.start(
-                request, context, InteractionTarget(interaction), inputs=stored_inputs(request)
-            )
-        except (Refusal, GenerationError, QueueFull) as exc:
-            log.info("refused: %s", exc)
-            bot.metrics.refusals.inc()
-            await reply_privately(interaction, str(exc))
+        check_style_names(
+            as_picks(parameters.get("styles")),
+            bot.styles,
+            bot.family,
+            guild.allowed_styles,
+            stored_in=f"job {job.id}",
+        )
+        context = interaction_context(interaction, guild, str(mode), parent_id=job.id)
+        image = decode_image(inputs["image"]) if "image" in inputs else None
+        mask = decode_mask(inputs["mask"]) if "mask" in inputs else None
+        request = build_request(
+            mode,
+            str(parameters["prompt"]),
+            parameters,
+            image=image,
+            mask=mask,
+            safety_check=context.wants_safety_check,
+        )
+        request = validate_request(request, bot.family, bot.styles)
+        await bot.jobs.start(
+            request, context, InteractionTarget(interaction), inputs=stored_inputs(request)
+        )
 
     async def _delete(self, interaction: discord.Interaction, job) -> None:
         permissions = interaction.permissions

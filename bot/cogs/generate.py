@@ -118,12 +118,16 @@ class GenerateCog(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         try:
             prepared = await prepare_job(self.bot, interaction, given)
-            await self.bot.jobs.start(
-                prepared.request,
-                prepared.context,
-                InteractionTarget(interaction),
-                inputs=prepared.inputs,
-            )
+            try:
+                await self.bot.jobs.start(
+                    prepared.request,
+                    prepared.context,
+                    InteractionTarget(interaction),
+                    inputs=prepared.inputs,
+                )
+            except BaseException:
+                prepared.claim.release()  # not accepted: the cooldown is not spent
+                raise
         except (Refusal, GenerationError, QueueFull, StorageError) as exc:
             log.info("refused: %s", exc)
             self.bot.metrics.refusals.inc()
