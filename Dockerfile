@@ -57,5 +57,7 @@ HEALTHCHECK --interval=30s --timeout=10s --start-period=20m --retries=3 CMD ["lc
 
 # `lcm-bot run` migrates the database at every start, then connects; no separate step is needed.
 # Other commands: `docker compose run --rm lcm-bot doctor`, `... db backup /app/data/backup.sqlite3`.
+# lcm-bot drains on SIGTERM (running batches finish, queued jobs stay journaled) and exits 0.
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["lcm-bot"]
 CMD ["run"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from generation.events import (
     JobCancelled,
     JobFailed,
     JobFinished,
+    JobInterrupted,
     JobProgress,
     JobQueued,
     JobSpec,
@@ -30,6 +32,14 @@ from storage.database import Database
 from storage.models import NsfwPolicy
 
 log = logging.getLogger(__name__)
+
+
+def held_text(job_id: int) -> str:
+    return (
+        f"⏸️ The bot is restarting. Job {job_id} is saved and runs as soon as it is back; "
+        "the result is posted in this channel."
+    )
+
 
 Target = InteractionTarget | ChannelTarget
 
@@ -78,6 +88,31 @@ class JobService:
         self._view_for = view_for
         self._status_interval_s = status_interval_s
         self._tasks: dict[int, asyncio.Task] = {}
+        # Set by a graceful stop: accepted jobs are journaled and kept for the next start.
+        self.stopping = False
+        self._admissions = 0
+        self._admitted = asyncio.Event()
+        self._admitted.set()
+
+    @contextlib.contextmanager
+    def admission(self):
+        """Mark a command's admission (defer → journal) in progress, so a stop can wait for it."""
+        self._admissions += 1
+        self._admitted.clear()
+        try:
+            yield
+        finally:
+            self._admissions -= 1
+            if not self._admissions:
+                self._admitted.set()
+
+    async def wait_admissions(self, timeout_s: float) -> bool:
+        """Wait for admissions in progress to end; False if some were still going."""
+        try:
+            await asyncio.wait_for(self._admitted.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
 
     async def start(
         self,
@@ -102,6 +137,11 @@ class JobService:
             parent_id=context.parent_id,
             inputs=inputs,
         )
+        if self.stopping:
+            # Acknowledged while the bot stops: keep it in the journal for the next start.
+            log.info("job %s journaled during a stop; it runs after the restart", job.id)
+            await target.show_status(held_text(job.id))
+            return job.id
         try:
             self.resume(job.id, request, context, target)
         except Exception:
@@ -169,6 +209,13 @@ class JobService:
                     log.warning("job %s failed: %s", job_id, event.reason)
                     await self.database.jobs.fail(job_id, event.reason)
                     await target.notify(f"❌ Job {job_id} failed: {event.reason}")
+                elif isinstance(event, JobInterrupted):
+                    # A graceful stop: the job stays in the journal and runs after the restart.
+                    await status.stop()
+                    if event.was_running:
+                        await self.database.jobs.requeue(job_id)
+                    log.info("job %s kept for the next start", job_id)
+                    await target.show_status(held_text(job_id))
                 elif isinstance(event, JobCancelled):
                     await status.stop()
                     log.info("job %s cancelled", job_id)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 import sys
+import time
 
 from bot.logs import configure_logging
 from bot.settings import Settings, SettingsError, load_settings
@@ -155,4 +158,70 @@ async def serve(settings: Settings, **bot_options) -> None:
             **bot_options,
         )
         async with bot:
-            await bot.start(settings.discord_token.get_secret_value())
+            stop = _stop_on_signals()
+            connection = asyncio.create_task(
+                bot.start(settings.discord_token.get_secret_value()), name="discord"
+            )
+            signalled = asyncio.create_task(stop.wait(), name="stop-signal")
+            done, _ = await asyncio.wait(
+                {connection, signalled}, return_when=asyncio.FIRST_COMPLETED
+            )
+            if connection in done:
+                signalled.cancel()
+                connection.result()  # a failure to connect or log in: raised for run()
+                return
+            await drain(bot, engine, settings.lcm_drain_s)
+            connection.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await connection
+
+
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM (Ctrl-C, `docker stop`): the signal to drain and exit.
+
+    Without a handler SIGTERM kills the process at once, and as PID 1 in a container it is
+    ignored until the SIGKILL that follows: either way accepted jobs would be cut off.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, _signalled, stop, number)
+    return stop
+
+
+def _signalled(stop: asyncio.Event, number: int) -> None:
+    if stop.is_set():
+        log.warning("%s again while stopping: still draining", signal.Signals(number).name)
+        return
+    log.info(
+        "%s: finishing running work, keeping queued jobs for the next start",
+        signal.Signals(number).name,
+    )
+    stop.set()
+
+
+async def drain(bot, engine, drain_s: float) -> None:
+    """A graceful stop: no new commands, admissions finish, running batches finish, then exit.
+
+    Every accepted job that has not run stays queued in the journal (untouched) and runs after
+    the next start; nobody is told "failed". The whole stop takes at most ``drain_s`` plus the
+    few seconds results take to post.
+    """
+    started = time.monotonic()
+    bot.jobs.stopping = True
+    if not await bot.jobs.wait_admissions(min(5.0, drain_s)):
+        log.warning("some commands were still being admitted when the drain began")
+    left = max(0.0, drain_s - (time.monotonic() - started))
+    kept = await engine.drain(left)
+    # Results of the last batches are posted, and held jobs' users told, before disconnecting.
+    try:
+        await asyncio.wait_for(
+            bot.jobs.wait_idle(), max(2.0, drain_s - (time.monotonic() - started))
+        )
+    except TimeoutError:
+        log.warning("some deliveries were still going when the stop ran out of time")
+    log.info(
+        "stopped in %.1f s; %d accepted job(s) kept for the next start",
+        time.monotonic() - started,
+        kept,
+    )

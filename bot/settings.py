@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     lcm_queue_total: int = Field(default=200, ge=1, description="waiting jobs in all")
     lcm_cooldown_s: float = Field(default=3.0, ge=0, description="seconds between a user's jobs")
     lcm_job_timeout_s: float = Field(default=120.0, gt=0, description="wall-clock limit per job")
+    lcm_drain_s: float = Field(
+        default=20.0, ge=0, description="seconds a stop (SIGINT/SIGTERM) lets running work finish"
+    )
     lcm_max_upload_mb: float = Field(default=25.0, gt=0, description="largest input image, MiB")
     lcm_history_days: int = Field(default=90, ge=1, description="days of job history to keep")
     lcm_http_host: str = Field(

@@ -23,6 +23,7 @@ from generation.events import (
     JobEvent,
     JobFailed,
     JobFinished,
+    JobInterrupted,
     JobProgress,
     JobQueued,
     JobSpec,
@@ -102,8 +103,11 @@ class Engine:
         self._work = threading.Condition(self._lock)
         self._jobs: dict[str, _Job] = {}
         self._running: _RunningBatch | None = None
+        # Batches whose start the loop has seen and whose end it has not (loop side only): the
+        # worker clears _running before the loop has the results, so drain waits on this too.
+        self._open_batches = 0
         self._generation = 0
-        self._state = "new"  # new → starting → running → stopped | dead
+        self._state = "new"  # new → starting → running → (draining →) stopped | dead
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watchdog: asyncio.Task | None = None
         self._ready: asyncio.Future | None = None
@@ -127,11 +131,37 @@ class Engine:
         self._state = "running"
         self._watchdog = asyncio.create_task(self._watch(), name="engine-watchdog")
 
-    async def stop(self, *, timeout_s: float = 10.0) -> None:
-        """Stop taking work, fail what is left with a reason, and let the worker finish."""
+    async def drain(self, timeout_s: float) -> int:
+        """A graceful stop: take no new batch, let the running one finish within ``timeout_s``.
+
+        Every job still open then ends with JobInterrupted, not a failure: the caller keeps it
+        (the journal does) and runs it after the restart. Returns how many were interrupted.
+        """
+        if self._state != "running":
+            await self.stop()
+            return 0
+        with self._work:
+            self._state = "draining"  # submit() refuses from here on
+            self._work.notify_all()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._running is None and not self._open_batches:
+                    break
+            await asyncio.sleep(0.02)
+        # The worker sees its jobs gone at the next step and returns; one stuck in a step is a
+        # daemon thread, not worth holding the stop for.
+        return await self.stop(interrupt=True, timeout_s=2.0)
+
+    async def stop(self, *, timeout_s: float = 10.0, interrupt: bool = False) -> int:
+        """Stop taking work, end what is left, and let the worker finish.
+
+        What is left fails with a reason, or with ``interrupt`` ends as JobInterrupted (see
+        drain). Returns how many jobs were left.
+        """
         if self._state in ("stopped", "new"):
             self._state = "stopped"
-            return
+            return 0
         with self._work:
             self._state = "stopped"
             self._generation += 1
@@ -142,12 +172,16 @@ class Engine:
             self._running = None
             self._work.notify_all()
         for job in leftovers:
-            self._end(job, JobFailed("the bot is shutting down; please try again shortly"))
+            if interrupt:
+                job.handle._emit(JobInterrupted(was_running=job.started_at is not None))
+            else:
+                self._end(job, JobFailed("the bot is shutting down; please try again shortly"))
         if self._watchdog is not None:
             self._watchdog.cancel()
         # Only the current worker is waited for; a replaced (hung) one is a daemon left behind.
         if self._worker is not None:
             await asyncio.to_thread(self._worker.join, timeout_s)
+        return len(leftovers)
 
     @property
     def state(self) -> str:
@@ -165,6 +199,8 @@ class Engine:
 
     def submit(self, spec: JobSpec) -> JobHandle:
         """Validate and queue ``spec``; raises InvalidInput, QueueFull or EngineStopped at once."""
+        if self._state == "draining":
+            raise EngineStopped("the bot is restarting; try again in a minute")
         if self._state != "running":
             raise EngineStopped(f"the engine is {self._state}, not taking jobs")
         request = validate_request(spec.request, self.family, self.styles)
@@ -262,7 +298,9 @@ class Engine:
     def _serve(self, executor: BatchExecutor, generation: int) -> None:
         while True:
             with self._work:
-                while generation == self._generation and not len(self._queue):
+                while generation == self._generation and (
+                    not len(self._queue) or self._state == "draining"
+                ):
                     self._work.wait()
                 if generation != self._generation:
                     return  # stopped, or replaced after a hang
@@ -303,12 +341,12 @@ class Engine:
     def _worker_failed_to_start(self, exc: BaseException) -> None:
         if self._ready is not None and not self._ready.done():
             self._ready.set_exception(exc)
-        elif self._state == "running":
+        elif self._state in ("running", "draining"):
             self._worker_died(exc, self._generation)
 
     def _worker_died(self, exc: BaseException, generation: int) -> None:
         with self._work:
-            if generation != self._generation or self._state != "running":
+            if generation != self._generation or self._state not in ("running", "draining"):
                 return
             self._state = "dead"
             self._generation += 1
@@ -317,11 +355,13 @@ class Engine:
             for job in open_jobs:
                 self._queue.cancel(job.spec.job_id)
             self._running = None
+            self._open_batches = 0
         reason = f"the GPU worker stopped unexpectedly ({type(exc).__name__}); tell the operator"
         for job in open_jobs:
             self._end(job, JobFailed(reason, exc))
 
     def _batch_started(self, batch: _RunningBatch) -> None:
+        self._open_batches += 1
         self.metrics.batch_started(len(batch.jobs))
         for job in batch.jobs:
             job.started_at = batch.started_at
@@ -337,6 +377,7 @@ class Engine:
                 job.handle._emit(JobProgress(step, total))
 
     def _batch_ended(self, batch: _RunningBatch, outcomes: dict[str, Outcome]) -> None:
+        self._open_batches -= 1
         with self._lock:
             jobs = [self._jobs.pop(job.spec.job_id, None) for job in batch.jobs]
         for job in filter(None, jobs):
@@ -377,6 +418,7 @@ class Engine:
                     continue
                 log.error("a batch ran %.0f s past its limit; replacing the GPU worker", limit)
                 self._running = None
+                self._open_batches = 0  # its end will never be posted
                 self._generation += 1
                 jobs = [self._jobs.pop(job.spec.job_id, None) for job in batch.jobs]
                 self._work.notify_all()

@@ -53,10 +53,23 @@ class JobCancelled:
     while_running: bool
 
 
-JobEvent = JobQueued | JobStarted | JobProgress | JobFinished | JobFailed | JobCancelled
+@dataclass(frozen=True)
+class JobInterrupted:
+    """The engine stopped before the job could finish; it is the caller's to run again later.
+
+    A graceful stop ends queued jobs (and a batch that outran the drain) with this, not with a
+    failure: the journal keeps them, and the next start runs them.
+    """
+
+    was_running: bool
+
+
+JobEvent = (
+    JobQueued | JobStarted | JobProgress | JobFinished | JobFailed | JobCancelled | JobInterrupted
+)
 # Only the latest of these matters to a consumer; a newer one replaces an unread older one.
 COALESCING = (JobQueued, JobProgress)
-TERMINAL = (JobFinished, JobFailed, JobCancelled)
+TERMINAL = (JobFinished, JobFailed, JobCancelled, JobInterrupted)
 
 
 class JobFailedError(GenerationError):
@@ -68,7 +81,7 @@ class JobFailedError(GenerationError):
 
 
 class JobCancelledError(GenerationError):
-    """Raised by ``JobHandle.result()`` when the job was cancelled."""
+    """Raised by ``JobHandle.result()`` when the job was cancelled (or interrupted by a stop)."""
 
 
 class EngineStopped(GenerationError):

@@ -15,6 +15,7 @@ from generation.events import (
     JobFailed,
     JobFailedError,
     JobFinished,
+    JobInterrupted,
 )
 from generation.requests import GenerationResult
 
@@ -83,5 +84,7 @@ class JobHandle:
             return event.result
         if isinstance(event, JobFailed):
             raise JobFailedError(event.reason) from event.error
+        if isinstance(event, JobInterrupted):
+            raise JobCancelledError(f"job {self.job_id} was interrupted: the engine stopped")
         assert isinstance(event, JobCancelled)
         raise JobCancelledError(f"job {self.job_id} was cancelled")

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from bot.app import LcmBot
 
 log = logging.getLogger(__name__)
+RESTARTING = "The bot is restarting: nothing was started. Try again in a minute."
 MAX_SEED = 2**32 - 1
 
 # Shared option help, so every command describes an option the same way.
@@ -116,18 +117,22 @@ class GenerateCog(commands.Cog):
         # Defer before any download, database or GPU work: Discord allows 3 s for the first reply.
         # Privately: progress and refusals are for the user; the result is posted for everyone.
         await interaction.response.defer(ephemeral=True, thinking=True)
+        if self.bot.jobs.stopping:
+            await reply_privately(interaction, RESTARTING)
+            return
         try:
-            prepared = await prepare_job(self.bot, interaction, given)
-            try:
-                await self.bot.jobs.start(
-                    prepared.request,
-                    prepared.context,
-                    InteractionTarget(interaction),
-                    inputs=prepared.inputs,
-                )
-            except BaseException:
-                prepared.claim.release()  # not accepted: the cooldown is not spent
-                raise
+            with self.bot.jobs.admission():
+                prepared = await prepare_job(self.bot, interaction, given)
+                try:
+                    await self.bot.jobs.start(
+                        prepared.request,
+                        prepared.context,
+                        InteractionTarget(interaction),
+                        inputs=prepared.inputs,
+                    )
+                except BaseException:
+                    prepared.claim.release()  # not accepted: the cooldown is not spent
+                    raise
         except (Refusal, GenerationError, QueueFull, StorageError) as exc:
             log.info("refused: %s", exc)
             self.bot.metrics.refusals.inc()

@@ -121,6 +121,20 @@ class JobRepository:
             job.queue_seconds = (now - job.created_at).total_seconds()
             return job
 
+    async def requeue(self, job_id: int) -> Job | None:
+        """Put a running job back in the queue: a graceful stop interrupted it, not a crash.
+
+        The interrupted run does not count against MAX_RUNS; a crash (no requeue) still does.
+        """
+        async with write_session(self._sessions) as session:
+            job = await self._locked(session, job_id)
+            if job is None or job.status != JobStatus.RUNNING:
+                return None
+            job.status = JobStatus.QUEUED
+            job.attempts = max(0, job.attempts - 1)
+            job.started_at = None
+            return job
+
     async def finish(
         self, job_id: int, *, result_channel_id: int, result_message_id: int
     ) -> Job | None:

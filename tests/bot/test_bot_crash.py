@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 TERMINAL = (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
-async def start_bot_process(double: DiscordDouble, database_url: str, log: Path, http_port=0):
+async def start_bot_process(
+    double: DiscordDouble, database_url: str, log: Path, http_port=0, extra_env=None
+):
     env = {
         **os.environ,
         "LCM_TEST_API": f"{double.url}/api/v10",
@@ -36,6 +38,7 @@ async def start_bot_process(double: DiscordDouble, database_url: str, log: Path,
         "LCM_BATCH_IMAGES": "1",  # one job per GPU call, so a kill finds some still queued
         "LCM_HTTP_PORT": str(http_port),
         "LCM_LOG_FORMAT": "json",
+        **(extra_env or {}),
     }
     handle = log.open("ab")
     process = await asyncio.create_subprocess_exec(

@@ -242,3 +242,14 @@ async def test_a_deleted_newest_id_is_never_handed_out_again(db: Database):
     after = await record(db)
 
     assert after.id > newest.id > first.id
+
+
+async def test_a_graceful_stop_hands_a_running_job_back_without_spending_a_run(db: Database):
+    job = await record(db)
+    await db.jobs.start(job.id)
+    requeued = await db.jobs.requeue(job.id)
+    assert (requeued.status, requeued.attempts, requeued.started_at) == (JobStatus.QUEUED, 0, None)
+    for _ in range(MAX_RUNS):  # the interrupted run does not count: both runs are still there
+        assert await db.jobs.start(job.id) is not None
+        await _requeue(db, job.id)
+    assert await db.jobs.requeue(job.id) is None, "only a running job is handed back"

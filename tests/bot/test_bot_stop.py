@@ -1,0 +1,130 @@
+"""Ctrl-C and `docker stop` with jobs in flight: a drain, exit 0, and every job delivered later."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+
+import pytest
+
+from storage.database import Database
+from storage.models import JobStatus
+from tests.bot.test_bot_crash import _jobs, start_bot_process
+from tests.discord_double import DiscordDouble
+
+DRAIN_S = 4.0
+JOBS = 6
+
+
+async def wait_with_progress(check, progress, *, stall_s: float, what: str):
+    """Wait for ``check()``; the deadline moves on whenever ``progress()`` changes.
+
+    A busy 2-core machine is slow, not stuck: only a stall this long fails the test.
+    """
+    last, since = await progress(), time.monotonic()
+    while not (found := await check()):
+        now = await progress()
+        if now != last:
+            last, since = now, time.monotonic()
+        assert time.monotonic() - since < stall_s, f"no progress for {stall_s} s: {what}"
+        await asyncio.sleep(0.1)
+    return found
+
+
+def _log_size(log):
+    async def size():
+        return log.stat().st_size if log.exists() else 0
+
+    return size
+
+
+def everything_users_saw(double: DiscordDouble, records) -> list[str]:
+    texts = [m.content or "" for m in double.messages.values()]
+    for record in records:
+        if record.original is not None:
+            texts += [version.content or "" for version in record.original.history]
+        texts += [followup.content or "" for followup in record.followups]
+    return texts
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("stop_signal", "moment"),
+    [(signal.SIGINT, "after-acknowledgements"), (signal.SIGTERM, "while-a-batch-runs")],
+    ids=["SIGINT-after-acknowledgements", "SIGTERM-while-a-batch-runs"],
+)
+async def test_a_stop_drains_exits_0_and_every_accepted_job_is_delivered_after_restart(
+    tmp_path, database_url, stop_signal, moment
+):
+    log = tmp_path / "bot.log"
+    database = Database.open(database_url)
+    extra = {"LCM_DRAIN_S": str(DRAIN_S)}
+    async with DiscordDouble() as double:
+        users = [double.add_user(f"painter{i}") for i in range(JOBS)]
+        for user in users:
+            double.add_member(double.guild, user)
+        first = await start_bot_process(double, database_url, log, extra_env=extra)
+        try:
+            await double.wait_until(lambda: double.sync_count(double.guild) >= 1, 120, "sync")
+            await double.wait_until_connected()
+            # Batches short against the drain when one should finish inside it; long otherwise,
+            # so that jobs are still waiting when the signal comes.
+            work = (
+                {"size": "64x64", "steps": 2, "count": 1}
+                if moment == "while-a-batch-runs"
+                else {"size": "128x128", "steps": 8, "count": 4}
+            )
+            records = [
+                await double.invoke("imagine", {"prompt": f"harbour {i}", **work}, user=user)
+                for i, user in enumerate(users)
+            ]
+            for record in records:  # acknowledged (deferred), as the user sees it
+                await record.wait_for_response()
+            if moment == "while-a-batch-runs":
+
+                async def running():
+                    jobs = await _jobs(database, users)
+                    return any(job.status is JobStatus.RUNNING for job in jobs)
+
+                await wait_with_progress(running, _log_size(log), stall_s=120, what="a start")
+        finally:
+            # After the acknowledgements alone, admissions are still in progress.
+            first.send_signal(stop_signal)
+        sent = time.monotonic()
+        status = await asyncio.wait_for(first.wait(), DRAIN_S + 30)
+        took = time.monotonic() - sent
+        print(f"\n{stop_signal.name}: exit {status} after {took:.1f} s (drain {DRAIN_S} s)")
+        assert status == 0, log.read_text()[-3000:]
+        assert took <= DRAIN_S + 5, f"the stop took {took:.1f} s"
+
+        before = {job.id: job.status for job in await _jobs(database, users)}
+        assert len(before) == JOBS, "every acknowledged command was journaled"
+        assert JobStatus.FAILED not in before.values(), before
+        if moment == "while-a-batch-runs":
+            assert JobStatus.FINISHED in before.values(), "the running batch finished in the drain"
+        print(f"journal at the stop: {sorted(s.value for s in before.values())}")
+
+        second = await start_bot_process(double, database_url, log, extra_env=extra)
+        try:
+
+            async def all_finished():
+                jobs = await _jobs(database, users)
+                return jobs if all(job.status is JobStatus.FINISHED for job in jobs) else None
+
+            async def finished_count():
+                return sum(job.status is JobStatus.FINISHED for job in await _jobs(database, users))
+
+            jobs = await wait_with_progress(
+                all_finished, finished_count, stall_s=120, what="jobs after the restart"
+            )
+        finally:
+            second.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(second.wait(), DRAIN_S + 30) == 0
+        for job in jobs:
+            message = double.messages[job.result_message_id]
+            assert message.attachments and not message.deleted, job.id
+            assert job.attempts == 1, "an interrupted run does not count as a crash"
+        seen = everything_users_saw(double, records)
+        assert not [t for t in seen if "failed" in t.lower() or "❌" in t], seen
+    await database.close()
