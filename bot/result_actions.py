@@ -5,9 +5,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 import discord
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.attachments import read_attachment
 from bot.delivery_targets import InteractionTarget
@@ -20,12 +23,14 @@ from bot.job_builder import (
     stored_inputs,
 )
 from bot.job_parameters import build_request, upgrade_parameters
-from bot.replies import reply_privately
+from bot.replies import answer_privately, reply_privately
 from bot.style_options import as_picks, check_style_names
+from bot.views import ACTIONS
 from generation.errors import GenerationError
 from generation.fair_queue import QueueFull
 from generation.families import Mode
 from generation.requests import validate_request
+from storage.errors import StorageError
 
 if TYPE_CHECKING:
     from bot.app import LcmBot
@@ -33,6 +38,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 VARIATION_STRENGTH = 0.6
 UPSCALE_STRENGTH = 0.35
+MIN_STRENGTH, MAX_STRENGTH = 0.05, 1.0
+
+
+class JobGone(LookupError):
+    """The job behind a button is no longer in the history (deleted by retention or by hand)."""
+
+    def __init__(self, job_id: int) -> None:
+        super().__init__(
+            f"Job {job_id} is no longer in the history (it was deleted or expired), "
+            "so there is nothing to start from."
+        )
 
 
 class InitPromptModal(discord.ui.Modal, title="Use as init image"):
@@ -52,16 +68,46 @@ class InitPromptModal(discord.ui.Modal, title="Use as init image"):
         self.prompt.default = prompt[:1500]
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        try:
-            strength = float(self.strength.value)
-        except ValueError:
-            await interaction.response.send_message(
-                "Strength must be a number from 0.05 to 1.", ephemeral=True
-            )
-            return
+        await self._actions.guarded(interaction, "Use as init", self._start(interaction))
+
+    async def _start(self, interaction: discord.Interaction) -> None:
         await self._actions.start_from_picture(
-            interaction, self._job_id, prompt=self.prompt.value, strength=strength, scale=1.0
+            interaction,
+            self._job_id,
+            prompt=self.prompt.value,
+            strength=parse_strength(self.strength.value),
+            scale=1.0,
         )
+
+
+def parse_strength(text: str) -> float:
+    """The modal's strength, or Refusal naming what was typed ("nan" and "inf" parse as floats)."""
+    try:
+        strength = float(text)
+    except ValueError:
+        strength = math.nan
+    if not MIN_STRENGTH <= strength <= MAX_STRENGTH:  # false for NaN too
+        raise Refusal(
+            f"Strength must be a number from {MIN_STRENGTH:g} to {MAX_STRENGTH:g}; "
+            f"you typed {text.strip()[:20]!r}."
+        )
+    return strength
+
+
+def failure_text(what: str, exc: BaseException) -> str:
+    """What a user is told when a button or modal could not do its work."""
+    if isinstance(exc, JobGone | Refusal | GenerationError | QueueFull | StorageError):
+        return str(exc)  # these are written for the user already
+    if isinstance(exc, SQLAlchemyError):
+        return (
+            f"{what} failed: the job history could not be read or written (a storage error). "
+            "Try again in a moment; the operator can see the details in the log."
+        )
+    if isinstance(exc, discord.HTTPException):
+        return (
+            f"{what} failed: Discord refused a request ({exc.status}: {exc.text or 'no reason'})."
+        )
+    return f"{what} failed on my side; the operator can see the details in the log."
 
 
 class ResultActions:
@@ -69,12 +115,33 @@ class ResultActions:
         self.bot = bot
 
     async def handle(self, action: str, job_id: int, interaction: discord.Interaction) -> None:
-        job = await self.bot.database.jobs.get(job_id)
-        if job is None:
-            await interaction.response.send_message(
-                f"Job {job_id} is no longer in the history.", ephemeral=True
-            )
-            return
+        """Run one button; whatever goes wrong, the user is answered (never left "thinking")."""
+        await self.guarded(
+            interaction, ACTIONS[action][0], self._handle(action, job_id, interaction)
+        )
+
+    async def guarded(
+        self, interaction: discord.Interaction, what: str, work: Awaitable[None]
+    ) -> None:
+        """Await ``work``; on any error tell the user privately what went wrong, and log it."""
+        try:
+            await work
+        except Exception as exc:
+            metrics = self.bot.metrics
+            if isinstance(exc, JobGone | Refusal | GenerationError | QueueFull):
+                log.info("%s refused: %s", what, exc)
+                metrics.refusals.inc()
+            else:
+                log.exception("%s failed", what)
+                metrics.command_errors.labels(f"button:{what}").inc()
+            try:
+                await answer_privately(interaction, failure_text(what, exc))
+            except discord.HTTPException as answer_error:
+                # The interaction itself is gone (expired, or a modal owns the response).
+                log.warning("could not tell the user that %s failed: %s", what, answer_error)
+
+    async def _handle(self, action: str, job_id: int, interaction: discord.Interaction) -> None:
+        job = await self._job(job_id)
         if action == "info":
             await interaction.response.send_message(_info(job), ephemeral=True)
         elif action == "delete":
@@ -93,10 +160,16 @@ class ResultActions:
                 interaction, job_id, prompt=None, strength=UPSCALE_STRENGTH, scale=2.0
             )
 
+    async def _job(self, job_id: int):
+        job = await self.bot.database.jobs.get(job_id)
+        if job is None:
+            raise JobGone(job_id)
+        return job
+
     async def start_rerun(self, interaction: discord.Interaction, job_id: int) -> None:
         """The same parameters and inputs with a fresh seed."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        job = await self.bot.database.jobs.get(job_id)
+        job = await self._job(job_id)
         inputs = await self.bot.database.jobs.inputs(job_id)
         await self._start(
             interaction, job, job.parameters, inputs, mode=Mode(job.parameters["mode"])
@@ -113,7 +186,7 @@ class ResultActions:
     ) -> None:
         """An img2img job from the first picture on the clicked message (variations, upscale)."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        job = await self.bot.database.jobs.get(job_id)
+        job = await self._job(job_id)
         pictures = [
             a
             for a in (interaction.message.attachments if interaction.message else [])
@@ -144,19 +217,14 @@ class ResultActions:
         self, interaction, job, parameters: dict[str, Any], inputs: dict[str, bytes], *, mode: Mode
     ) -> None:
         bot = self.bot
+        check_permissions(interaction)
+        guild = await guild_settings(bot, interaction.guild_id)
+        claim = check_user_may_start(bot, interaction.user.id, guild)
         try:
-            check_permissions(interaction)
-            guild = await guild_settings(bot, interaction.guild_id)
-            claim = check_user_may_start(bot, interaction.user.id, guild)
-            try:
-                await self._submit(interaction, job, parameters, inputs, mode=mode, guild=guild)
-            except BaseException:
-                claim.release()  # not accepted: the cooldown is not spent
-                raise
-        except (Refusal, GenerationError, QueueFull) as exc:
-            log.info("refused: %s", exc)
-            bot.metrics.refusals.inc()
-            await reply_privately(interaction, str(exc))
+            await self._submit(interaction, job, parameters, inputs, mode=mode, guild=guild)
+        except BaseException:
+            claim.release()  # not accepted: the cooldown is not spent
+            raise
 
     async def _submit(
         self, interaction, job, parameters: dict[str, Any], inputs: dict[str, bytes], *, mode, guild

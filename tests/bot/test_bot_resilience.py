@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from generation.fair_queue import QueueFull
 from storage.models import JobStatus
 from tests.bot.conftest import png_bytes
+from tests.generation.engine_helpers import spec
 
 
 async def private_text(record, timeout: float = 30.0) -> str:
@@ -52,3 +56,80 @@ async def test_a_refused_upload_does_not_spend_the_cooldown(harness):
     assert "Slow down" in await private_text(third)
     [job] = await harness.database.jobs.recent(user_id=double.user.id)
     assert job.status is JobStatus.FINISHED
+
+
+async def imagine(harness, prompt: str = "a red kite"):
+    record = await harness.double.invoke("imagine", {"prompt": prompt, "seed": 5})
+    result = await record.wait_for_followup(timeout=30)
+    await harness.idle()
+    return result, int(result.custom_ids()[0].split(":")[2])
+
+
+async def test_buttons_and_the_modal_on_a_job_gone_from_the_history_are_answered(harness):
+    double = harness.double
+    result, job_id = await imagine(harness)
+    opened = await double.click(result, f"lcm:init:{job_id}")
+    await opened.wait_for_response()
+    assert opened.modal is not None
+    assert await harness.database.jobs.delete(job_id)  # e.g. pruned by retention meanwhile
+
+    for action in ("reroll", "vary", "info"):
+        click = await double.click(result, f"lcm:{action}:{job_id}")
+        assert f"Job {job_id} is no longer in the history" in await private_text(click)
+    submitted = await double.submit_modal(opened, {"prompt": "at night", "strength": "0.7"})
+    assert f"Job {job_id} is no longer in the history" in await private_text(submitted)
+    assert len(harness.runner.requests) == 1, "nothing new ran"
+
+
+@pytest.mark.parametrize("typed", ["abc", "5", "nan", "-1", "inf"])
+async def test_a_bad_strength_in_the_modal_is_answered_privately(harness, typed):
+    double = harness.double
+    result, job_id = await imagine(harness)
+    opened = await double.click(result, f"lcm:init:{job_id}")
+    await opened.wait_for_response()
+    submitted = await double.submit_modal(opened, {"prompt": "at night", "strength": typed})
+    text = await private_text(submitted)
+    assert "Strength must be a number from 0.05 to 1" in text and repr(typed) in text
+    assert len(harness.runner.requests) == 1, "nothing new ran"
+
+
+async def test_a_full_queue_is_answered_on_a_button(harness):
+    double, engine, runner = harness.double, harness.engine, harness.runner
+    result, job_id = await imagine(harness)
+    runner.gate.clear()
+    fillers = [engine.submit(spec("blocker", "GATE hold the worker", user=1))]
+    full = False
+    for n in range(engine.config.global_cap + 10):  # other users fill the engine to its cap
+        try:
+            fillers.append(engine.submit(spec(f"filler-{n}", user=100 + n // 40)))
+        except QueueFull:
+            full = True
+            break
+    assert full and engine.snapshot().queue_depth == engine.config.global_cap
+    try:
+        for action in ("reroll", "upscale"):
+            click = await double.click(result, f"lcm:{action}:{job_id}")
+            text = await private_text(click)
+            assert "the queue is full" in text, text
+    finally:
+        for handle in fillers:
+            handle.cancel()
+        runner.gate.set()
+    jobs = await harness.database.jobs.recent(user_id=double.user.id)
+    assert [job.id for job in jobs] == [job_id], "a refused job leaves no journal row"
+
+
+async def test_a_storage_error_behind_a_button_is_answered(harness):
+    double, database = harness.double, harness.database
+    result, job_id = await imagine(harness)
+    async with database.engine.begin() as connection:  # the history is unreadable for a moment
+        await connection.exec_driver_sql("ALTER TABLE jobs RENAME TO jobs_away")
+    try:
+        for action in ("reroll", "info"):
+            click = await double.click(result, f"lcm:{action}:{job_id}")
+            text = await private_text(click)
+            assert "could not be read or written (a storage error)" in text, text
+    finally:
+        async with database.engine.begin() as connection:
+            await connection.exec_driver_sql("ALTER TABLE jobs_away RENAME TO jobs")
+    assert double.violations == []
