@@ -163,7 +163,7 @@ class LcmBot(commands.Bot):
                 continue
             target = ChannelTarget(channel, job.user_id, label=f"Job {job.id} ({recovered.reason})")
             if recovered in report.failed:
-                await target.notify(f"❌ Job {job.id}: {recovered.reason}")
+                await target.notify_or_log(f"❌ Job {job.id}: {recovered.reason}")
                 continue
             try:
                 await self._resubmit(job, recovered.inputs, channel, target)
@@ -171,7 +171,7 @@ class LcmBot(commands.Bot):
             except Exception as exc:
                 log.exception("job %s could not be re-submitted", job.id)
                 await self.database.jobs.fail(job.id, str(exc))
-                await target.notify(f"❌ Job {job.id} could not be restarted: {exc}")
+                await target.notify_or_log(f"❌ Job {job.id} could not be restarted: {exc}")
 
     async def _resubmit(self, job, inputs: dict[str, bytes], channel, target) -> None:
         from generation.image_decode import decode_image, decode_mask

@@ -66,6 +66,20 @@ class ChannelTarget:
         await self._channel.send(f"<@{self._user_id}> {text}", allowed_mentions=self.mention)
         await self._clear_status()
 
+    async def notify_or_log(self, text: str) -> bool:
+        """notify(), but a channel that refuses (403, 404, other HTTP errors) is logged, not raised.
+
+        For start-up recovery: one channel the bot may no longer post in must not keep the bot
+        from starting, nor the other channels' users from being told.
+        """
+        try:
+            await self.notify(text)
+        except discord.HTTPException as exc:
+            channel_id = getattr(self._channel, "id", "?")
+            log.warning("could not tell user %s in channel %s: %s", self._user_id, channel_id, exc)
+            return False
+        return True
+
     async def _clear_status(self) -> None:
         async with self._status_lock:
             if self._status is not None:

@@ -143,7 +143,7 @@ class JobService:
             await target.show_status(held_text(job.id))
             return job.id
         try:
-            self.resume(job.id, request, context, target)
+            self.resume(job.id, request, context, target, within_caps=True)
         except Exception:
             await self.database.jobs.delete(job.id)
             raise
@@ -157,11 +157,22 @@ class JobService:
         return job.id
 
     def resume(
-        self, job_id: int, request: GenerationRequest, context: JobContext, target: Target
+        self,
+        job_id: int,
+        request: GenerationRequest,
+        context: JobContext,
+        target: Target,
+        *,
+        within_caps: bool = False,
     ) -> None:
-        """Submit an already-journaled job (new, or recovered after a restart)."""
+        """Submit an already-journaled job (new, or recovered after a restart).
+
+        A recovered job was accepted before the restart, so it skips the queue caps (a crash
+        turns a user's running job back into a queued one, one more than the cap allows);
+        ``start`` asks for ``within_caps`` for new jobs.
+        """
         spec = JobSpec(str(job_id), context.user_id, context.guild_id, request)
-        handle = self.engine.submit(spec)
+        handle = self.engine.submit(spec, enforce_caps=within_caps)
         task = asyncio.create_task(self._deliver(job_id, handle, context, target))
         self._tasks[job_id] = task
         task.add_done_callback(lambda _: self._tasks.pop(job_id, None))

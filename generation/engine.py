@@ -197,8 +197,12 @@ class Engine:
 
     # ------------------------------------------------------------------ the loop-side API
 
-    def submit(self, spec: JobSpec) -> JobHandle:
-        """Validate and queue ``spec``; raises InvalidInput, QueueFull or EngineStopped at once."""
+    def submit(self, spec: JobSpec, *, enforce_caps: bool = True) -> JobHandle:
+        """Validate and queue ``spec``; raises InvalidInput, QueueFull or EngineStopped at once.
+
+        ``enforce_caps=False`` queues a job accepted before (recovered after a restart) even past
+        the per-user and global caps.
+        """
         if self._state == "draining":
             raise EngineStopped("the bot is restarting; try again in a minute")
         if self._state != "running":
@@ -218,7 +222,7 @@ class Engine:
         with self._work:
             if spec.job_id in self._jobs:
                 raise ValueError(f"job {spec.job_id} is already in the engine")
-            position = self._queue.push(queued)
+            position = self._queue.push(queued, enforce_caps=enforce_caps)
             job = _Job(spec, handle, time.monotonic(), position)
             self._jobs[spec.job_id] = job
             self._work.notify()

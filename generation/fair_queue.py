@@ -54,17 +54,21 @@ class FairQueue:
 
     # ------------------------------------------------------------------ writing
 
-    def push(self, job: QueuedJob) -> int:
-        """Queue ``job`` and return its 1-based position in the turn order."""
+    def push(self, job: QueuedJob, *, enforce_caps: bool = True) -> int:
+        """Queue ``job`` and return its 1-based position in the turn order.
+
+        ``enforce_caps=False`` is for jobs accepted before (recovered after a restart): the caps
+        limit what is newly accepted, never what was promised already.
+        """
         if job.job_id in self._by_id:
             raise ValueError(f"job {job.job_id} is already queued")
-        if len(self._by_id) >= self.global_cap:
+        if enforce_caps and len(self._by_id) >= self.global_cap:
             raise QueueFull(
                 f"the queue is full ({self.global_cap} jobs waiting); try again in a minute"
             )
         users = self._servers.setdefault(job.guild_id, OrderedDict())
         jobs = users.setdefault(job.user_id, deque())
-        if len(jobs) >= self.per_user_cap:
+        if enforce_caps and len(jobs) >= self.per_user_cap:
             if not jobs:
                 del users[job.user_id]
             raise QueueFull(

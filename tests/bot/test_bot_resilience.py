@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+import discord
 import pytest
 
+from generation.engine import Engine, EngineConfig
 from generation.fair_queue import QueueFull
 from storage.models import JobStatus
-from tests.bot.conftest import png_bytes
+from tests.bot.conftest import TINY_PIXELS, make_bot, png_bytes
+from tests.discord_double import Rule
 from tests.generation.engine_helpers import spec
 
 
@@ -133,3 +136,99 @@ async def test_a_storage_error_behind_a_button_is_answered(harness):
         async with database.engine.begin() as connection:
             await connection.exec_driver_sql("ALTER TABLE jobs_away RENAME TO jobs")
     assert double.violations == []
+
+
+async def journal(harness, user, channel, prompt: str) -> int:
+    """A job the previous process accepted (queued)."""
+    from bot.job_parameters import journal_parameters
+    from generation.families import Mode
+    from generation.requests import GenerationRequest, validate_request
+
+    engine, database = harness.engine, harness.database
+    request = GenerationRequest(
+        mode=Mode.TXT2IMG, prompt=prompt, width=64, height=64, steps=2, seed=len(prompt)
+    )
+    request = validate_request(request, engine.family, engine.styles)
+    job = await database.jobs.record(
+        user_id=user.id,
+        channel_id=channel.id,
+        guild_id=channel.guild_id,
+        command="imagine",
+        parameters=journal_parameters(request),
+        seeds=list(request.image_seeds()),
+    )
+    return job.id
+
+
+async def run_and_crash(database, job_ids, *, runs: int) -> None:
+    """The jobs start; the process dies (``runs`` times): they are left running on that run."""
+    for run in range(runs):
+        if run:
+            await database.recover_jobs()  # what the restart after the crash did
+        for job_id in job_ids:
+            await database.jobs.start(job_id)
+
+
+def restarted_bot(harness, tiny_pipelines, **caps):
+    """A fresh bot over the same journal, with an engine of its own (and its own caps)."""
+    config = EngineConfig(batch_budget=8 * TINY_PIXELS, **caps)
+    engine = Engine(
+        lambda: harness.runner,
+        family=tiny_pipelines.family,
+        styles=tiny_pipelines.styles,
+        config=config,
+    )
+    return engine, make_bot(harness.settings, engine, harness.database, tiny_pipelines)
+
+
+async def test_recovery_resubmits_every_accepted_job_past_the_queue_caps(harness, tiny_pipelines):
+    double, database = harness.double, harness.database
+    await harness.bot.close()  # the previous process is gone
+    other = double.add_user("other")
+    double.add_member(double.guild, other)
+    # One user's running job comes back queued next to their queued ones: 4 > the cap of 2,
+    # and 5 jobs in all > the global cap of 3.
+    ids = [await journal(harness, double.user, double.channel, "running")]
+    await run_and_crash(database, ids, runs=1)
+    ids += [await journal(harness, double.user, double.channel, f"queued {i}") for i in range(3)]
+    ids.append(await journal(harness, other, double.channel, "someone else's"))
+
+    engine, fresh = restarted_bot(harness, tiny_pipelines, per_user_cap=2, global_cap=3)
+    async with engine, double.running(fresh):
+        await fresh.jobs.wait_idle()  # recovery ran in setup_hook: every delivery has ended
+    jobs = [await database.jobs.get(job_id) for job_id in ids]
+    assert [(job.status, job.error) for job in jobs] == [(JobStatus.FINISHED, None)] * len(ids)
+    assert fresh.recovered == len(ids)
+    posted = [m for m in double.messages_in(double.channel) if m.attachments]
+    assert len(posted) == len(ids)
+
+
+async def test_a_channel_that_refuses_the_bot_at_recovery_does_not_stop_the_start(
+    harness, tiny_pipelines
+):
+    double, database = harness.double, harness.database
+    await harness.bot.close()
+    locked = double.add_text_channel(
+        double.guild, "locked", bot_permissions=discord.Permissions(view_channel=True).value
+    )
+    other = double.add_user("other")
+    double.add_member(double.guild, other)
+    # Jobs on their last run are failed at recovery and their users told: the first one's
+    # channel answers 403 (Missing Permissions).
+    refused = await journal(harness, other, locked, "in a locked channel")
+    told = await journal(harness, double.user, double.channel, "crashed twice")
+    await run_and_crash(database, [refused, told], runs=2)
+    resubmitted = await journal(harness, double.user, double.channel, "still queued")
+
+    engine, fresh = restarted_bot(harness, tiny_pipelines, per_user_cap=5, global_cap=10)
+    async with engine, double.running(fresh):
+        notice = await double.wait_for_message(
+            double.channel, lambda m: f"Job {told}:" in (m.content or ""), timeout=30
+        )
+        await double.wait_for_message(double.channel, lambda m: bool(m.attachments), timeout=60)
+        await fresh.jobs.wait_idle()
+    assert notice.content.startswith(f"<@{double.user.id}> ❌ Job {told}: ")
+    assert [v.code for v in double.take_violations(Rule.MISSING_PERMISSIONS)] == [50013]
+    assert (await database.jobs.get(refused)).status is JobStatus.FAILED
+    assert (await database.jobs.get(resubmitted)).status is JobStatus.FINISHED
+    assert fresh.recovered == 1

@@ -127,6 +127,18 @@ def test_per_user_cap_and_global_cap_say_what_happened():
         queue.push(job("B1"))
 
 
+def test_jobs_accepted_before_a_restart_queue_past_both_caps():
+    queue = FairQueue(per_user_cap=2, global_cap=3)
+    for name in ("A1", "A2", "A3", "B1"):
+        queue.push(job(name), enforce_caps=False)
+    assert len(queue) == 4
+    assert drain(queue, budget=1) == [["A1"], ["B1"], ["A2"], ["A3"]], "still taking turns"
+    queue.push(job("A4"), enforce_caps=False)
+    queue.push(job("A5"))  # the caps count recovered jobs too, once the queue is under them
+    with pytest.raises(QueueFull):
+        queue.push(job("A6"))
+
+
 def test_cancel_and_position_by_job_id():
     queue = queue_of(*map(job, ["A1", "A2", "B1", "C1"]))
     assert [queue.position(j) for j in ("A1", "B1", "C1", "A2")] == [1, 2, 3, 4]
