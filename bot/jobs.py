@@ -234,6 +234,10 @@ class JobService:
                     await target.notify(f"🛑 Job {job_id} was cancelled.")
         except Exception as exc:
             log.exception("delivering job %s failed", job_id)
+            # Nobody takes this job's events any more: stop the engine spending the GPU on it.
+            # First, since recording the failure may fail the same way.
+            if handle.cancel():
+                log.warning("job %s cancelled in the engine: its delivery failed", job_id)
             await self.database.jobs.fail(job_id, f"the result could not be delivered: {exc}")
         finally:
             await status.stop()

@@ -232,3 +232,36 @@ async def test_a_channel_that_refuses_the_bot_at_recovery_does_not_stop_the_star
     assert (await database.jobs.get(refused)).status is JobStatus.FAILED
     assert (await database.jobs.get(resubmitted)).status is JobStatus.FINISHED
     assert fresh.recovered == 1
+
+
+async def test_a_delivery_that_fails_before_the_result_cancels_the_engine_job(harness):
+    double, engine, runner, database = (
+        harness.double,
+        harness.engine,
+        harness.runner,
+        harness.database,
+    )
+    runner.gate.clear()
+    first = await double.invoke("imagine", {"prompt": "GATE first"})
+    await first.wait_for_original(lambda m: "Rendering" in (m.content or ""), timeout=30)
+    # A different size: never batched with the first, so it starts only after it.
+    second = await double.invoke("imagine", {"prompt": "SLOW second", "size": "96x64", "steps": 8})
+    await second.wait_for_original(lambda m: "Queued" in (m.content or ""), timeout=30)
+    before = dict(engine.snapshot().jobs)
+    async with database.engine.begin() as connection:  # the journal cannot be written
+        await connection.exec_driver_sql("ALTER TABLE jobs RENAME TO jobs_away")
+    try:
+        runner.gate.set()
+        # The second job's start cannot be journaled: its delivery fails before any result.
+        await double.wait_until(
+            lambda: engine.snapshot().jobs["cancelled"] > before["cancelled"], 30, "a cancel"
+        )
+        await asyncio.wait_for(harness.idle(), 30)
+    finally:
+        async with database.engine.begin() as connection:
+            await connection.exec_driver_sql("ALTER TABLE jobs_away RENAME TO jobs")
+    after = engine.snapshot().jobs
+    assert after["finished"] - before["finished"] == 1, "only the first job finished"
+    assert after["cancelled"] - before["cancelled"] == 1
+    slow_steps = [step for prompt, step, _ in runner.steps if prompt == "SLOW second"]
+    assert len(slow_steps) < 8, f"stopped within a step or two, not run to the end: {slow_steps}"
