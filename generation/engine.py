@@ -228,6 +228,9 @@ class Engine:
             self._work.notify()
         self.metrics.submitted()
         handle._emit(JobQueued(position))
+        # The fair order may put the newcomer ahead of others' waiting jobs: tell them now, not
+        # at the next batch.
+        self._publish_positions()
         return handle
 
     def cancel(self, job_id: str) -> bool:

@@ -265,3 +265,25 @@ async def test_a_delivery_that_fails_before_the_result_cancels_the_engine_job(ha
     assert after["cancelled"] - before["cancelled"] == 1
     slow_steps = [step for prompt, step, _ in runner.steps if prompt == "SLOW second"]
     assert len(slow_steps) < 8, f"stopped within a step or two, not run to the end: {slow_steps}"
+
+
+async def test_a_job_submitted_ahead_in_fair_order_moves_the_others_status_at_once(harness):
+    double, runner = harness.double, harness.runner
+    other = double.add_user("other")
+    double.add_member(double.guild, other)
+    await double.push_guilds()
+    runner.gate.clear()
+    blocker = await double.invoke("imagine", {"prompt": "GATE blocker"})
+    await blocker.wait_for_original(lambda m: "Rendering" in (m.content or ""), timeout=30)
+    first = await double.invoke("imagine", {"prompt": "mine, first"})
+    await first.wait_for_original(lambda m: "position 1" in (m.content or ""), timeout=30)
+    second = await double.invoke("imagine", {"prompt": "mine, second"})
+    await second.wait_for_original(lambda m: "position 2" in (m.content or ""), timeout=30)
+    # Another user's job takes its turn before my second: that one is now third.
+    theirs = await double.invoke("imagine", {"prompt": "theirs"}, user=other)
+    await theirs.wait_for_original(lambda m: "position 2" in (m.content or ""), timeout=30)
+    status = await second.wait_for_original(lambda m: "position 3" in (m.content or ""), timeout=5)
+    assert status.content == "⏳ Queued — position 3"
+    assert harness.runner.calls == [["GATE blocker"]], "no engine event moved it: the submit did"
+    runner.gate.set()
+    await harness.idle()
