@@ -46,12 +46,22 @@ class BatchExecutor:
         return self._run(list(specs), deadline, report, cancelled, may_split=True)
 
     def _run(self, specs, deadline, report, cancelled, *, may_split: bool) -> dict[str, Outcome]:
+        # A job cancelled before this call (or during a failed one) is not run (again).
+        outcomes = {
+            spec.job_id: Outcome(cancelled=True) for spec in specs if cancelled(spec.job_id)
+        }
+        specs = [spec for spec in specs if spec.job_id not in outcomes]
+        if not specs:
+            return outcomes
         ids = [spec.job_id for spec in specs]
 
         def on_step(step: int, total: int) -> bool:
-            report(ids, step, total)
-            if any(cancelled(job_id) for job_id in ids):
-                return False  # the pipeline raises GenerationCancelled for us
+            # A cancelled job leaves the batch without stopping it: restarting its batch-mates
+            # would cost them every step done so far, under the same deadline.
+            live = [job_id for job_id in ids if not cancelled(job_id)]
+            if not live:
+                return False  # nobody wants this call any more: the pipeline raises for us
+            report(live, step, total)
             if time.monotonic() > deadline:
                 raise JobTimedOut(
                     f"it took longer than the {self._timeout_s:.0f} s limit and was stopped"
@@ -62,17 +72,16 @@ class BatchExecutor:
         out_of_memory = False
         try:
             results = self._runner.run([spec.request for spec in specs], on_step)
-            return {
-                spec.job_id: Outcome(result) for spec, result in zip(specs, results, strict=True)
+            # The output of a job cancelled while its batch ran is dropped here.
+            return outcomes | {
+                spec.job_id: Outcome(cancelled=True) if cancelled(spec.job_id) else Outcome(result)
+                for spec, result in zip(specs, results, strict=True)
             }
         except GenerationCancelled:
-            outcomes = {job_id: Outcome(cancelled=True) for job_id in ids if cancelled(job_id)}
-            rest = [spec for spec in specs if spec.job_id not in outcomes]
-            if rest:  # batch-mates of a cancelled job start again without it
-                outcomes |= self._run(rest, deadline, report, cancelled, may_split=may_split)
-            return outcomes
+            # on_step stops a call only when every job in it is cancelled, and a cancel is final.
+            return outcomes | {job_id: Outcome(cancelled=True) for job_id in ids}
         except JobTimedOut as exc:
-            return {job_id: Outcome(reason=str(exc)) for job_id in ids}
+            return outcomes | {job_id: Outcome(reason=str(exc)) for job_id in ids}
         except Exception as exc:
             if _is_out_of_memory(exc):
                 out_of_memory = True  # drop the exception: its traceback pins GPU tensors
@@ -85,15 +94,16 @@ class BatchExecutor:
             if may_split and len(specs) > 1:
                 half = len(specs) // 2
                 log.warning("out of GPU memory with %d jobs; retrying as two halves", len(specs))
-                first = self._run(specs[:half], deadline, report, cancelled, may_split=False)
-                return first | self._run(specs[half:], deadline, report, cancelled, may_split=False)
-            return {job_id: Outcome(reason=_oom_reason(specs)) for job_id in ids}
+                outcomes |= self._run(specs[:half], deadline, report, cancelled, may_split=False)
+                return outcomes | self._run(
+                    specs[half:], deadline, report, cancelled, may_split=False
+                )
+            return outcomes | {job_id: Outcome(reason=_oom_reason(specs)) for job_id in ids}
         if len(specs) > 1:  # find the culprit: everyone else still gets their images
-            outcomes: dict[str, Outcome] = {}
             for spec in specs:
                 outcomes |= self._run([spec], deadline, report, cancelled, may_split=False)
             return outcomes
-        return {ids[0]: Outcome(reason=_reason_for(failure), error=failure)}
+        return outcomes | {ids[0]: Outcome(reason=_reason_for(failure), error=failure)}
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:

@@ -220,7 +220,9 @@ class Engine:
         )
         handle = JobHandle(spec.job_id, self.cancel)
         with self._work:
-            if spec.job_id in self._jobs:
+            # A cancelled job leaves _jobs before its batch ends; its id stays taken until then.
+            running = self._running.jobs if self._running else ()
+            if spec.job_id in self._jobs or any(j.spec.job_id == spec.job_id for j in running):
                 raise ValueError(f"job {spec.job_id} is already in the engine")
             position = self._queue.push(queued, enforce_caps=enforce_caps)
             job = _Job(spec, handle, time.monotonic(), position)
@@ -234,17 +236,20 @@ class Engine:
         return handle
 
     def cancel(self, job_id: str) -> bool:
-        """Cancel a queued job (it never starts) or a running one (it stops within a step)."""
+        """Cancel a queued job (it never starts) or a running one; either ends at once.
+
+        A running job's batch-mates carry on: its output is dropped when the batch ends, and the
+        batch stops within a step only once every job in it is cancelled.
+        """
         with self._work:
-            job = self._jobs.get(job_id)
+            job = self._jobs.pop(job_id, None)
             if job is None:
                 return False
-            if self._queue.cancel(job_id) is None:
-                job.cancel_requested = True  # running: the step hook sees it
-                return True
-            del self._jobs[job_id]
-        self._end(job, JobCancelled(while_running=False))
-        self._publish_positions()
+            was_queued = self._queue.cancel(job_id) is not None
+            job.cancel_requested = True  # for whoever still holds this _Job (a lost batch)
+        self._end(job, JobCancelled(while_running=not was_queued))
+        if was_queued:
+            self._publish_positions()
         return True
 
     def position(self, job_id: str) -> int | None:
@@ -261,17 +266,24 @@ class Engine:
 
     def running_jobs(self) -> list[str]:
         with self._lock:
-            return [job.spec.job_id for job in self._running.jobs] if self._running else []
+            return [job.spec.job_id for job in self._held_running()]
 
     def snapshot(self) -> MetricsSnapshot:
         with self._lock:
             depth = len(self._queue)
-            running = len(self._running.jobs) if self._running else 0
+            running = len(self._held_running())
         memory = self._runner.memory_bytes() if self._runner is not None else None
         return self.metrics.snapshot(queue_depth=depth, running_jobs=running, memory=memory)
 
     def prometheus_text(self) -> bytes:
         return self.metrics.prometheus_text(self.snapshot())
+
+    def _held_running(self) -> list[_Job]:
+        """The running batch's jobs not yet ended (a cancelled one ends before its batch does)."""
+        batch = self._running
+        if batch is None:
+            return []
+        return [job for job in batch.jobs if self._jobs.get(job.spec.job_id) is job]
 
     # ------------------------------------------------------------------ worker thread
 
@@ -330,7 +342,7 @@ class Engine:
     def _cancel_requested(self, job_id: str) -> bool:
         with self._lock:
             job = self._jobs.get(job_id)
-            # A job the engine no longer holds (stopped, timed out) is as good as cancelled.
+            # A job the engine no longer holds (cancelled, stopped, timed out) is cancelled.
             return job is None or job.cancel_requested
 
     def _post(self, callback, *args) -> None:
@@ -386,8 +398,11 @@ class Engine:
     def _batch_ended(self, batch: _RunningBatch, outcomes: dict[str, Outcome]) -> None:
         self._open_batches -= 1
         with self._lock:
-            jobs = [self._jobs.pop(job.spec.job_id, None) for job in batch.jobs]
-        for job in filter(None, jobs):
+            # Only jobs still held: a cancelled one has ended already, and its id may be reused.
+            jobs = [job for job in batch.jobs if self._jobs.get(job.spec.job_id) is job]
+            for job in jobs:
+                del self._jobs[job.spec.job_id]
+        for job in jobs:
             self._end(job, _event_for(outcomes[job.spec.job_id], job))
 
     def _end(self, job: _Job, event: JobEvent) -> None:

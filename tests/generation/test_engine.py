@@ -132,26 +132,76 @@ async def test_cancel_a_queued_job_and_it_never_starts(runner, tiny_family):
     assert await victim.wait() == JobCancelled(while_running=False)
 
 
-async def test_cancel_a_running_job_stops_within_one_step_and_its_batch_mate_finishes(
+async def _running_batch_of_four(engine, runner, steps: int = 8) -> list:
+    """Four users' SLOW jobs sharing one GPU call, which has begun stepping."""
+    engine.submit(spec("Z1", "GATE"))
+    await _until(lambda: runner.calls)
+    handles = [engine.submit(spec(f"{u}1", f"SLOW {u}", steps=steps)) for u in "ABCD"]
+    runner.gate.set()
+    await _until(lambda: any(prompt == "SLOW A" for prompt, _, _ in runner.steps))
+    return handles
+
+
+async def _collect(handle, into: list) -> None:
+    async for event in handle:
+        into.append(event)
+
+
+async def test_cancelling_one_job_of_a_running_batch_leaves_its_batch_mates_running(
     runner, tiny_family
 ):
     async with make_engine(runner, tiny_family) as engine:
-        engine.submit(spec("Z1", "GATE"))
-        await _until(lambda: runner.calls)
-        victim = engine.submit(spec("A1", "SLOW victim", steps=8))
-        mate = engine.submit(spec("B1", "SLOW mate", steps=8))
-        runner.gate.set()
-        async for event in victim:
-            if isinstance(event, JobProgress):
-                cancelled_at = time.monotonic()
-                assert victim.cancel() is True
-                break
-        assert await victim.wait() == JobCancelled(while_running=True)
-        mate_result = await mate.result()
-    steps_after_cancel = [s for p, s, t in runner.steps if p == "SLOW victim" and t > cancelled_at]
+        handles = await _running_batch_of_four(engine, runner)
+        victim, mates = handles[1], [handles[0], *handles[2:]]
+        seen: list[list] = [[] for _ in mates]
+        readers = [
+            asyncio.create_task(_collect(h, into)) for h, into in zip(mates, seen, strict=True)
+        ]
+        assert victim.cancel() is True
+        # The user hears it at once, not when the batch ends.
+        assert victim.done and await victim.wait() == JobCancelled(while_running=True)
+        assert not any(h.done for h in mates), "the batch-mates are still running"
+        results = [await h.result() for h in mates]
+        await asyncio.gather(*readers)
+        snapshot = engine.snapshot()
+    assert runner.calls == [["GATE"], ["SLOW A", "SLOW B", "SLOW C", "SLOW D"]], "no re-run"
+    assert all(r.images for r in results)
+    for events in seen:
+        steps = [e.step for e in events if isinstance(e, JobProgress)]
+        assert steps == sorted(set(steps)) and steps[-1] == 8, f"progress went back: {steps}"
+    assert snapshot.jobs == {"submitted": 5, "finished": 4, "failed": 0, "cancelled": 1}
+
+
+async def test_cancelling_every_job_of_a_running_batch_stops_it_within_one_step(
+    runner, tiny_family
+):
+    async with make_engine(runner, tiny_family) as engine:
+        handles = await _running_batch_of_four(engine, runner)
+        cancelled_at = time.monotonic()
+        assert all(h.cancel() for h in handles)
+        assert all(h.done for h in handles)
+        after = await engine.submit(spec("E1", "after")).result()
+        snapshot = engine.snapshot()
+    steps_after_cancel = [s for p, s, t in runner.steps if p == "SLOW A" and t > cancelled_at]
     assert len(steps_after_cancel) <= 1, steps_after_cancel
-    assert runner.calls[-1] == ["SLOW mate"], "the batch-mate ran again without the victim"
-    assert mate_result.images
+    assert runner.calls[1:] == [["SLOW A", "SLOW B", "SLOW C", "SLOW D"], ["after"]]
+    assert after.images
+    assert snapshot.jobs["cancelled"] == 4 and snapshot.running_jobs == 0
+
+
+async def test_a_running_job_cancelled_is_no_longer_listed_and_its_id_stays_taken(
+    runner, tiny_family
+):
+    async with make_engine(runner, tiny_family) as engine:
+        handles = await _running_batch_of_four(engine, runner)
+        assert handles[0].cancel() is True
+        assert handles[0].cancel() is False, "a cancel is answered once"
+        assert sorted(engine.running_jobs()) == ["B1", "C1", "D1"]
+        with pytest.raises(ValueError, match="already in the engine"):
+            engine.submit(spec("A1", "same id while its batch still runs"))
+        for handle in handles[1:]:
+            await handle.result()
+        assert (await engine.submit(spec("A1", "same id later")).result()).images
 
 
 async def test_a_failing_job_fails_alone_and_its_batch_mates_finish(runner, tiny_family):
