@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import time
 from collections.abc import Mapping
@@ -184,14 +185,15 @@ async def _prepare_claimed(
         data = await read_attachment(
             bot.http_session, given.image, parameter="image", max_bytes=max_bytes
         )
-        image = decode_image(data, parameter="image")
+        # Decoding a large upload takes a good part of a second: on a thread, never the loop.
+        image = await asyncio.to_thread(decode_image, data, parameter="image")
         if given.mask is not None:
             mask_data = await read_attachment(
                 bot.http_session, given.mask, parameter="mask", max_bytes=max_bytes
             )
-            mask = decode_mask(mask_data, parameter="mask")
+            mask = await asyncio.to_thread(decode_mask, mask_data, parameter="mask")
         elif given.mode is Mode.INPAINT:
-            mask = alpha_mask(data, parameter="image")
+            mask = await asyncio.to_thread(alpha_mask, data, parameter="image")
             if mask is None:
                 raise Refusal(
                     "Inpainting needs a mask: attach one (white = repaint), or upload a PNG whose "
@@ -216,8 +218,8 @@ async def _prepare_claimed(
         safety_check=context.wants_safety_check,
         size_from_image=image is not None and given.options.get("size") is None,
     )
-    request = validate_request(request, bot.family, bot.styles)
-    return PreparedJob(request, context, stored_inputs(request), claim)
+    request, inputs = await validated_with_inputs(bot, request)
+    return PreparedJob(request, context, inputs, claim)
 
 
 async def guild_settings(bot: LcmBot, guild_id: int | None) -> Guild:
@@ -239,6 +241,22 @@ def interaction_context(
         upload_limit=interaction.filesize_limit,
         **extra,
     )
+
+
+async def validated_with_inputs(
+    bot: LcmBot, request: GenerationRequest
+) -> tuple[GenerationRequest, dict[str, bytes]]:
+    """The validated request and its inputs PNG-encoded for the journal, worked out on a thread.
+
+    Validation resizes an upload to the working size and the journal needs it as PNG: for a
+    large picture each takes a good part of a second, which the event loop must not spend.
+    """
+    return await asyncio.to_thread(_validate_and_store, request, bot.family, bot.styles)
+
+
+def _validate_and_store(request: GenerationRequest, family, styles):
+    request = validate_request(request, family, styles)
+    return request, stored_inputs(request)
 
 
 def stored_inputs(request: GenerationRequest) -> dict[str, bytes]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -20,7 +21,7 @@ from bot.job_builder import (
     check_user_may_start,
     guild_settings,
     interaction_context,
-    stored_inputs,
+    validated_with_inputs,
 )
 from bot.job_parameters import build_request, upgrade_parameters
 from bot.replies import answer_privately, reply_privately
@@ -29,7 +30,6 @@ from bot.views import ACTIONS
 from generation.errors import GenerationError
 from generation.fair_queue import QueueFull
 from generation.families import Mode
-from generation.requests import validate_request
 from storage.errors import StorageError
 
 if TYPE_CHECKING:
@@ -242,8 +242,11 @@ class ResultActions:
             stored_in=f"job {job.id}",
         )
         context = interaction_context(interaction, guild, str(mode), parent_id=job.id)
-        image = decode_image(inputs["image"]) if "image" in inputs else None
-        mask = decode_mask(inputs["mask"]) if "mask" in inputs else None
+        # Decoding (and below, validating and encoding) pictures is CPU work: off the loop.
+        image = (
+            await asyncio.to_thread(decode_image, inputs["image"]) if "image" in inputs else None
+        )
+        mask = await asyncio.to_thread(decode_mask, inputs["mask"]) if "mask" in inputs else None
         request = build_request(
             mode,
             str(parameters["prompt"]),
@@ -252,10 +255,8 @@ class ResultActions:
             mask=mask,
             safety_check=context.wants_safety_check,
         )
-        request = validate_request(request, bot.family, bot.styles)
-        await bot.jobs.start(
-            request, context, InteractionTarget(interaction), inputs=stored_inputs(request)
-        )
+        request, stored = await validated_with_inputs(bot, request)
+        await bot.jobs.start(request, context, InteractionTarget(interaction), inputs=stored)
 
     async def _delete(self, interaction: discord.Interaction, job) -> None:
         permissions = interaction.permissions

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import discord
 import pytest
@@ -287,3 +288,80 @@ async def test_a_job_submitted_ahead_in_fair_order_moves_the_others_status_at_on
     assert harness.runner.calls == [["GATE blocker"]], "no engine event moved it: the submit did"
     runner.gate.set()
     await harness.idle()
+
+
+def large_upload(side: int = 4000) -> bytes:
+    """A 16 MP photo-sized PNG that stays a few MiB: a gradient with a band of fine noise."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    ramp = np.linspace(0, 255, side, dtype=np.uint8)
+    pixels = np.stack(
+        [np.tile(ramp, (side, 1)), np.tile(ramp[:, None], (1, side)), np.full((side, side), 90)],
+        axis=-1,
+    ).astype(np.uint8)
+    band = pixels[: side // 4]
+    band += np.random.default_rng(0).integers(0, 2, band.shape, dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+async def test_a_large_upload_is_decoded_and_journaled_off_the_event_loop(harness):
+    from bot.job_builder import stored_inputs
+    from bot.job_parameters import build_request, builtin_defaults
+    from generation.families import Mode
+    from generation.image_decode import decode_image
+    from generation.requests import validate_request
+
+    double, bot = harness.double, harness.bot
+    data = large_upload()
+    # What the bot must keep off the loop for this upload, measured here on this machine:
+    # decoding it, validating (resizing it to the working size) and PNG-encoding the inputs.
+    started = time.perf_counter()
+    image = decode_image(data, parameter="image")
+    decode_s = time.perf_counter() - started
+    values = {**builtin_defaults(bot.family, Mode.IMG2IMG), "prompt": "x"}
+    request = build_request(
+        Mode.IMG2IMG, "x", values, image=image, safety_check=False, size_from_image=True
+    )
+    started = time.perf_counter()
+    request = validate_request(request, bot.family, bot.styles)
+    stored_inputs(request)
+    validate_and_encode_s = time.perf_counter() - started
+    blocking_s = decode_s + validate_and_encode_s
+
+    lags: list[float] = []
+    stop = asyncio.Event()
+
+    async def ticker():
+        while not stop.is_set():
+            before = time.perf_counter()
+            await asyncio.sleep(0.01)
+            lags.append(time.perf_counter() - before - 0.01)
+
+    tick = asyncio.create_task(ticker())
+    record = await double.invoke("img2img", {"prompt": "x", "image": ("photo.png", data)})
+    # The upload's handling ends when the job is accepted (its first status) or refused.
+    await record.wait_for_original(lambda m: bool(m.content), timeout=30)
+    stop.set()
+    await tick
+    result = await record.wait_for_followup(timeout=30)
+    await harness.idle()
+    assert result.attachments and "⚠️" not in (record.original.content or "")
+
+    lags.sort()
+    p99 = lags[int(len(lags) * 0.99) - 1]
+    figures = (
+        f"event-loop lag over {len(lags)} ticks while a {len(data) / 2**20:.1f} MiB 4000×4000 "
+        f"upload was handled: p99 {p99 * 1000:.1f} ms, worst {lags[-1] * 1000:.1f} ms; "
+        f"the same work on the loop: decode {decode_s * 1000:.0f} ms + validate and encode "
+        f"{validate_and_encode_s * 1000:.0f} ms"
+    )
+    print(figures)
+    assert len(lags) >= 10, figures  # on the loop, the work leaves room for only a few ticks
+    assert p99 < min(0.1, blocking_s / 4), figures
+    # No one piece of that work ran on the loop: the worst tick is well under the smaller one.
+    assert lags[-1] < min(decode_s, validate_and_encode_s) / 2, figures
