@@ -33,7 +33,12 @@ from generation.fair_queue import FairQueue, QueuedJob
 from generation.families import ModelFamily
 from generation.job_handle import JobHandle
 from generation.metrics import EngineMetrics, MetricsSnapshot
-from generation.requests import GenerationRequest, GenerationResult, validate_request
+from generation.requests import (
+    GenerationRequest,
+    GenerationResult,
+    gpu_cost,
+    validate_request,
+)
 from generation.styles import StyleLibrary
 
 log = logging.getLogger(__name__)
@@ -217,6 +222,7 @@ class Engine:
             batch_key=request.batch_key(),
             images=request.count,
             pixels=request.width * request.height * frames,
+            cost=gpu_cost(request, self.family),  # what its turn charges in the fair queue
         )
         handle = JobHandle(spec.job_id, self.cancel)
         with self._work:

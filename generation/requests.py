@@ -71,6 +71,19 @@ class GenerationRequest:
         return self.steps
 
 
+def gpu_cost(request: GenerationRequest, family: ModelFamily) -> int:
+    """What a validated request costs the GPU, in UNet pixel-steps: the fair queue's charge.
+
+    images × pixels × frames × denoising steps, doubled under classifier-free guidance (two UNet
+    passes a step), which runs with an LCM-LoRA at guidance above 1; a full LCM checkpoint takes
+    guidance as an embedding instead and never runs it.
+    """
+    frames = request.frames if Mode(request.mode).spec.video else 1
+    guided = not family.is_full_lcm and request.guidance > 1
+    pixel_steps = request.count * request.width * request.height * frames * request.denoising_steps
+    return pixel_steps * (2 if guided else 1)
+
+
 @dataclass(frozen=True)
 class GenerationResult:
     """What one request produced."""

@@ -21,6 +21,7 @@ from generation.events import (
     JobStarted,
 )
 from generation.fair_queue import QueueFull
+from generation.families import Mode
 from tests.generation.engine_helpers import FaultyRunner, spec
 from tests.generation.helpers import max_diff
 
@@ -114,6 +115,21 @@ async def test_users_take_turns_through_the_engine(runner, tiny_family):
         await asyncio.gather(*(h.result() for h in [*handles, late]))
     order = [call[0] for call in runner.calls[1:]]
     assert order[:7] == ["A1", "B1", "C1", "D1", "A2", "C2", "A3"]
+
+
+async def test_an_animation_costs_its_user_a_turn_per_frame_through_the_engine(runner, tiny_family):
+    async with make_engine(runner, tiny_family, batch_budget=ONE) as engine:
+        engine.submit(spec("Z1", "GATE"))
+        await _until(lambda: runner.calls)
+        # 8 frames at the images' size, steps and guidance: 8 images' worth of GPU.
+        animation = dict(mode=Mode.ANIMATE, frames=8, guidance=1.0)
+        handles = [engine.submit(spec("A1", "A1", **animation)), engine.submit(spec("A2", "A2"))]
+        handles += [engine.submit(spec(f"B{i}", f"B{i}")) for i in range(1, 11)]
+        assert engine.position("A2") == 10
+        runner.gate.set()
+        await asyncio.gather(*(h.result() for h in handles))
+    order = [call[0] for call in runner.calls[1:]]
+    assert order == ["A1", *(f"B{i}" for i in range(1, 9)), "A2", "B9", "B10"]
 
 
 async def test_cancel_a_queued_job_and_it_never_starts(runner, tiny_family):

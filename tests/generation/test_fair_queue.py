@@ -1,19 +1,54 @@
-"""FairQueue orderings, table-driven: exact run orders, caps, cancel, positions, bounded waits."""
+"""FairQueue orderings, table-driven: exact run orders by cost, caps, cancel, bounded waits."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
+from PIL import Image
 
 from generation.fair_queue import FairQueue, QueuedJob, QueueFull
+from generation.families import HUB_FAMILIES, Mode
+from generation.requests import GenerationRequest, gpu_cost, validate_request
 
 ONE_IMAGE = 512 * 512
+LORA_FAMILY = HUB_FAMILIES["sd15"]  # base model + LCM-LoRA: guidance above 1 runs CFG
+FULL_LCM = HUB_FAMILIES["dreamshaper-lcm"]  # guidance is an embedding: never CFG
 
 
-def job(name: str, *, guild: int | None = 1, key: str = "k", images: int = 1) -> QueuedJob:
+def job(
+    name: str, *, guild: int | None = 1, key: str = "k", images: int = 1, cost: int = 1
+) -> QueuedJob:
     """``A1`` is user A's first job; the user id is the letter."""
     return QueuedJob(
-        job_id=name, user_id=ord(name[0]), guild_id=guild, batch_key=key, images=images
+        job_id=name, user_id=ord(name[0]), guild_id=guild, batch_key=key, images=images, cost=cost
     )
+
+
+def request(family=LORA_FAMILY, **fields) -> GenerationRequest:
+    """A validated 512×512 request at 4 steps and guidance 1 unless ``fields`` say otherwise."""
+    options = dict(mode=Mode.TXT2IMG, prompt="a boat", steps=4, guidance=1.0, seed=1)
+    options.update(fields)
+    return validate_request(GenerationRequest(**options), family)
+
+
+def real_job(name: str, family=LORA_FAMILY, *, guild: int | None = 1, **fields) -> QueuedJob:
+    """A job charged what its real request costs; each has its own batch key (runs alone)."""
+    asked = request(family, **fields)
+    frames = asked.frames if asked.mode.spec.video else 1
+    return QueuedJob(
+        job_id=name,
+        user_id=ord(name[0]),
+        guild_id=guild,
+        batch_key=name,
+        images=asked.count,
+        pixels=asked.width * asked.height * frames,
+        cost=gpu_cost(asked, family),
+    )
+
+
+def order(queue: FairQueue, budget: int = ONE_IMAGE) -> list[str]:
+    return [name for batch in drain(queue, budget) for name in batch]
 
 
 def drain(queue: FairQueue, budget: int) -> list[list[str]]:
@@ -58,9 +93,161 @@ ORDERINGS = [
 ]
 
 
+@pytest.mark.parametrize("cost", [1, 4 * ONE_IMAGE])
 @pytest.mark.parametrize(("arrivals", "budget", "expected"), ORDERINGS)
-def test_exact_orderings(arrivals, budget, expected):
-    assert drain(queue_of(*map(job, arrivals), per_user_cap=50), budget) == expected
+def test_exact_orderings(arrivals, budget, expected, cost):
+    """Equal costs, whatever they are, give plain round-robin."""
+    jobs = [job(name, cost=cost) for name in arrivals]
+    assert drain(queue_of(*jobs, per_user_cap=50), budget) == expected
+
+
+def test_the_cost_of_a_request_is_images_pixels_frames_steps_and_guidance():
+    one = gpu_cost(request(), LORA_FAMILY)
+    assert one == ONE_IMAGE * 4
+    photo = Image.new("RGB", (512, 512))
+    costs = {
+        "two images": gpu_cost(request(count=2), LORA_FAMILY),
+        "768×512": gpu_cost(request(width=768, height=512), LORA_FAMILY),
+        "24 frames": gpu_cost(request(mode=Mode.ANIMATE, frames=24), LORA_FAMILY),
+        "img2img at strength 0.5 runs 2 of 4 steps": gpu_cost(
+            request(mode=Mode.IMG2IMG, image=photo, strength=0.5), LORA_FAMILY
+        ),
+        "CFG at guidance 1.5 with the LCM-LoRA": gpu_cost(request(guidance=1.5), LORA_FAMILY),
+        "full LCM at guidance 8: no CFG": gpu_cost(request(FULL_LCM, guidance=8.0), FULL_LCM),
+    }
+    assert {name: cost / one for name, cost in costs.items()} == {
+        "two images": 2,
+        "768×512": 1.5,
+        "24 frames": 24,
+        "img2img at strength 0.5 runs 2 of 4 steps": 0.5,
+        "CFG at guidance 1.5 with the LCM-LoRA": 2,
+        "full LCM at guidance 8: no CFG": 1,
+    }
+
+
+def test_a_24_frame_animation_costs_its_user_24_images_worth_of_turns():
+    queue = queue_of(
+        real_job("A1", mode=Mode.ANIMATE, frames=24),
+        real_job("A2"),
+        *(real_job(f"B{i}") for i in range(1, 31)),
+        per_user_cap=50,
+    )
+    assert order(queue) == [
+        "A1",
+        *(f"B{i}" for i in range(1, 25)),
+        "A2",
+        *(f"B{i}" for i in range(25, 31)),
+    ]
+
+
+def test_classifier_free_guidance_doubles_the_charge():
+    guided = queue_of(
+        *(real_job(f"A{i}", guidance=1.5) for i in range(1, 4)),
+        *(real_job(f"B{i}") for i in range(1, 7)),
+        per_user_cap=50,
+    )
+    assert order(guided) == ["A1", "B1", "B2", "A2", "B3", "B4", "A3", "B5", "B6"]
+    # A full LCM checkpoint never runs CFG: at guidance 8 it costs what guidance 1 does.
+    full_lcm = queue_of(
+        *(real_job(f"A{i}", FULL_LCM, guidance=8.0) for i in range(1, 4)),
+        *(real_job(f"B{i}", FULL_LCM, guidance=1.0) for i in range(1, 4)),
+    )
+    assert order(full_lcm) == ["A1", "B1", "A2", "B2", "A3", "B3"]
+
+
+def test_servers_take_turns_by_cost():
+    queue = queue_of(
+        *(real_job(f"A{i}", guild=1, count=4) for i in (1, 2)),
+        *(real_job(f"X{i}", guild=2) for i in range(1, 7)),
+        per_user_cap=50,
+    )
+    assert order(queue, 4 * ONE_IMAGE) == ["A1", "X1", "X2", "X3", "X4", "A2", "X5", "X6"]
+
+
+def test_users_inside_a_server_take_turns_by_cost_while_servers_take_theirs():
+    queue = queue_of(
+        *(real_job(f"A{i}", guild=1, count=2) for i in (1, 2, 3)),
+        *(real_job(f"B{i}", guild=1) for i in (1, 2, 3)),
+        *(real_job(f"X{i}", guild=2) for i in range(1, 7)),
+        per_user_cap=50,
+    )
+    assert order(queue, 2 * ONE_IMAGE) == [
+        *("A1", "X1", "X2", "B1", "X3", "B2"),
+        *("X4", "A2", "X5", "X6", "B3", "A3"),
+    ]
+
+
+def test_riding_in_a_batch_is_a_turn_charged_at_its_cost():
+    queue = queue_of(
+        job("C1", key="k"),
+        job("A1", key="k", images=4, cost=4),  # rides with C1, and pays for it
+        job("A2", key="a2"),
+        *(job(f"B{i}", key=f"b{i}") for i in range(1, 6)),
+    )
+    assert drain(queue, 5 * ONE_IMAGE) == [
+        ["C1", "A1"],
+        ["B1"],
+        ["B2"],
+        ["B3"],
+        ["B4"],
+        ["A2"],
+        ["B5"],
+    ]
+
+
+def test_a_debt_outlives_an_empty_queue_slot_until_turns_pay_it_off():
+    animation = dict(mode=Mode.ANIMATE, frames=24)
+    # A waits for the animation before sending the next job: A still owes it.
+    queue = queue_of(
+        real_job("A1", **animation), *(real_job(f"B{i}") for i in range(1, 31)), per_user_cap=50
+    )
+    assert [j.job_id for j in queue.next_batch(ONE_IMAGE)] == ["A1"]
+    queue.push(real_job("A2"))
+    assert queue.position("A2") == 25
+    assert order(queue)[23:26] == ["B24", "A2", "B25"]
+    # Turns taken while A is away pay the debt off: back after 24 of B's, A is a newcomer.
+    queue = queue_of(
+        real_job("A1", **animation), *(real_job(f"B{i}") for i in range(1, 31)), per_user_cap=50
+    )
+    for _ in range(25):
+        queue.next_batch(ONE_IMAGE)
+    queue.push(real_job("A2"))
+    assert order(queue)[:3] == ["B25", "A2", "B26"]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_newcomer_starts_within_one_turn_of_every_flow_ahead_whatever_the_costs(seed):
+    """The wait bound with no debt: (U + 1) × (S + 1) batches, costs and arrivals aside."""
+    rng = random.Random(seed)
+    queue, counter = FairQueue(per_user_cap=50, global_cap=1000), 0
+
+    def send(user: str, guild: int) -> None:
+        nonlocal counter
+        counter += 1
+        cost, images = rng.randint(1, 24), rng.randint(1, 3)
+        queue.push(job(f"{user}{counter}", guild=guild, key="common", images=images, cost=cost))
+
+    senders = [(user, guild) for guild in (1, 2, 3) for user in "ABC"]
+    for user, guild in senders * 3:
+        send(user, guild)
+    for _ in range(rng.randint(0, 8)):  # let debts build up before the newcomer comes
+        queue.next_batch(4 * ONE_IMAGE)
+        for user, guild in senders:
+            send(user, guild)
+    queue.push(job("E1", guild=4, key="odd"))
+    bound = 3 + 1  # three servers ahead of the newcomer's, each waiting
+    taken = 0
+    while "E1" in queue:
+        batch = [j.job_id for j in queue.next_batch(4 * ONE_IMAGE)]
+        taken += 1
+        for user, guild in senders:  # everyone ahead keeps sending, at random costs
+            send(user, guild)
+    assert batch == ["E1"] and taken <= bound, (taken, bound)
+
+
+def test_a_job_costs_at_least_one():
+    with pytest.raises(ValueError, match="at least 1"):
+        job("A1", cost=0)
 
 
 def test_servers_take_turns_then_users_inside_each_server():
