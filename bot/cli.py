@@ -124,6 +124,12 @@ def _add_bench(commands) -> None:
     bench.add_argument(
         "--compile", metavar="MODE", help="torch.compile the UNet (e.g. max-autotune), warmed first"
     )
+    bench.add_argument(
+        "--worker",
+        choices=("thread", "process"),
+        default="thread",
+        help="run the engine's models in the bot's process or in a worker process (as `run` does)",
+    )
     bench.add_argument("--json", type=Path, help="also write the result as JSON here")
 
 
@@ -213,6 +219,7 @@ def _bench(args: argparse.Namespace) -> int:
         random_weights=args.random_weights,
         quality=args.quality,
         compile_mode=args.compile,
+        worker=args.worker,
     )
     try:
         report = asyncio.run(run_bench(options))

@@ -106,6 +106,7 @@ async def serve(settings: Settings, **bot_options) -> None:
     from generation.library_logs import quiet_model_libraries
     from generation.pipelines import PipelineSet
     from generation.styles import StyleLibrary
+    from generation.worker_process import ProcessRunner, WorkerSpec
     from storage import migrate
     from storage.database import Database
 
@@ -125,6 +126,20 @@ async def serve(settings: Settings, **bot_options) -> None:
         global_cap=settings.lcm_queue_total,
         job_timeout_s=settings.lcm_job_timeout_s,
     )
+
+    worker = WorkerSpec(
+        family=settings.lcm_model,
+        overrides=settings.model_overrides(),
+        device=str(device),
+        dtype=str(dtype).removeprefix("torch."),
+        styles_file=str(settings.lcm_styles_file) if settings.lcm_styles_file else None,
+        compile_mode=settings.lcm_compile or None,
+        warm_up=bool(settings.lcm_compile and settings.lcm_warmup),
+    )
+
+    def start_worker_process() -> ProcessRunner:
+        # The models live in the child: a hung, crashed or broken worker is killed and replaced.
+        return ProcessRunner(worker, heartbeat_s=settings.lcm_heartbeat_s)
 
     def load_pipelines() -> PipelineSet:
         pipelines = PipelineSet(
@@ -146,7 +161,8 @@ async def serve(settings: Settings, **bot_options) -> None:
         device,
         dtype,
     )
-    engine = Engine(load_pipelines, family=family, styles=styles, config=config)
+    factory = start_worker_process if settings.lcm_worker == "process" else load_pipelines
+    engine = Engine(factory, family=family, styles=styles, config=config)
     database = Database.open(settings.database_url)
     async with engine, database:
         bot = LcmBot(

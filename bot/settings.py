@@ -63,6 +63,17 @@ class Settings(BaseSettings):
     lcm_queue_total: int = Field(default=200, ge=1, description="waiting jobs in all")
     lcm_cooldown_s: float = Field(default=3.0, ge=0, description="seconds between a user's jobs")
     lcm_job_timeout_s: float = Field(default=120.0, gt=0, description="wall-clock limit per job")
+    lcm_worker: Literal["process", "thread"] = Field(
+        default="process",
+        description="process: the GPU work runs in a child process that is replaced when it "
+        "dies or hangs; thread: in the bot's own process",
+    )
+    lcm_heartbeat_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="seconds a GPU worker process may go without finishing a step before it is "
+        "replaced",
+    )
     lcm_drain_s: float = Field(
         default=20.0, ge=0, description="seconds a stop (SIGINT/SIGTERM) lets running work finish"
     )

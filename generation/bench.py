@@ -46,6 +46,7 @@ class BenchOptions:
     seed: int = 0
     quality: str = "full"
     compile_mode: str | None = None
+    worker: str = "thread"  # "process": the engine's models live in a worker process
 
 
 @dataclass
@@ -69,6 +70,9 @@ class BenchReport:
     redecodes: int
     machine: dict = field(default_factory=dict)
     compile_warm_up_s: float = 0.0
+    worker: str = "thread"
+    # With a worker process: time spent moving batches and results across, per image.
+    boundary_ms_per_image: float | None = None
 
     def lines(self) -> list[str]:
         out = [
@@ -81,6 +85,11 @@ class BenchReport:
             f"engine (fair batching): {self.engine_images_per_s:.2f} images/s, "
             f"p50 {self.p50_ms:.0f} ms, p95 {self.p95_ms:.0f} ms, batches {self.batch_sizes}",
         ]
+        if self.boundary_ms_per_image is not None:
+            out.append(
+                f"worker process: {self.boundary_ms_per_image:.2f} ms per image crossing "
+                "the process boundary"
+            )
         if self.ceiling_pct is not None:
             out.append(f"engine at {self.ceiling_pct:.1f} % of the H100 physical ceiling")
         out.append(f"ratio: the engine serves {self.ratio:.2f}× the baseline's images/s")
@@ -183,7 +192,8 @@ async def run_bench(options: BenchOptions) -> BenchReport:
         global_cap=max(200, len(jobs)),
         job_timeout_s=3600,
     )
-    async with Engine(lambda: pipes, family=family, config=config) as engine:
+    factory = _worker_factory(options, device, dtype) if options.worker == "process" else None
+    async with Engine(factory or (lambda: pipes), family=family, config=config) as engine:
         # Warm both paths once (first-call allocations, kernel selection) before timing.
         warm = JobSpec("warm-up", user_id=-1, guild_id=None, request=jobs[0].request)
         await engine.submit(warm).result()
@@ -194,6 +204,7 @@ async def run_bench(options: BenchOptions) -> BenchReport:
         before = engine.snapshot()
         engine_latencies = await _through_engine(engine, jobs)
         after = engine.snapshot()
+        boundary = getattr(engine._runner, "boundary_s", None)
     baseline_rate = len(jobs) / max(baseline)
     engine_rate = len(jobs) / max(engine_latencies)
     ceiling = ceiling_images_per_s(options.model, size, options.steps)
@@ -224,7 +235,28 @@ async def run_bench(options: BenchOptions) -> BenchReport:
         redecodes=after.redecodes - before.redecodes,
         machine=_machine(device, dtype, options),
         compile_warm_up_s=round(warm_up_s, 1),
+        worker=options.worker,
+        # Every image the worker process made, the warm-up included.
+        boundary_ms_per_image=None
+        if boundary is None
+        else round(1000 * boundary / (len(jobs) + 1), 3),
     )
+
+
+def _worker_factory(options: BenchOptions, device, dtype):
+    """The engine's runner in a worker process, built from the family's name as the bot does."""
+    from generation.worker_process import ProcessRunner, WorkerSpec
+
+    if options.random_weights:
+        raise ValueError("--worker process needs a named family, not --random-weights")
+    spec = WorkerSpec(
+        family=options.model,
+        device=str(device),
+        dtype=str(dtype).removeprefix("torch."),
+        compile_mode=options.compile_mode,
+        warm_up=bool(options.compile_mode),
+    )
+    return lambda: ProcessRunner(spec)
 
 
 def _device_name(device: torch.device) -> str:

@@ -40,6 +40,7 @@ from generation.requests import (
     validate_request,
 )
 from generation.styles import StyleLibrary
+from generation.worker_process import WorkerLost
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,8 @@ class _Job:
     position: int = 0
     started_at: float | None = None
     cancel_requested: bool = False
+    queued: QueuedJob | None = None  # what the fair queue held, to queue it again
+    worker_losses: int = 0  # worker processes that died while running this job
 
 
 @dataclass
@@ -231,7 +234,7 @@ class Engine:
             if spec.job_id in self._jobs or any(j.spec.job_id == spec.job_id for j in running):
                 raise ValueError(f"job {spec.job_id} is already in the engine")
             position = self._queue.push(queued, enforce_caps=enforce_caps)
-            job = _Job(spec, handle, time.monotonic(), position)
+            job = _Job(spec, handle, time.monotonic(), position, queued=queued)
             self._jobs[spec.job_id] = job
             self._work.notify()
         self.metrics.submitted()
@@ -313,14 +316,16 @@ class Engine:
             return
         self._runner = runner
         self._post(self._worker_ready)
-        executor = BatchExecutor(runner, self.config.job_timeout_s)
         try:
-            self._serve(executor, generation)
+            self._serve(runner, generation)
         except BaseException as exc:
             log.exception("the GPU worker died")
             self._post(self._worker_died, exc, generation)
+        finally:
+            _close_runner(runner)
 
-    def _serve(self, executor: BatchExecutor, generation: int) -> None:
+    def _serve(self, runner: BatchRunner, generation: int) -> None:
+        executor = BatchExecutor(runner, self.config.job_timeout_s)
         while True:
             with self._work:
                 while generation == self._generation and (
@@ -334,11 +339,26 @@ class Engine:
                 batch = _RunningBatch(jobs, time.monotonic(), generation)
                 self._running = batch
             self._post(self._batch_started, batch)
-            outcomes = executor.execute(
-                [job.spec for job in jobs],
-                report=lambda ids, step, total: self._post(self._progress, ids, step, total),
-                cancelled=self._cancel_requested,
-            )
+            try:
+                outcomes = executor.execute(
+                    [job.spec for job in jobs],
+                    report=lambda ids, step, total: self._post(self._progress, ids, step, total),
+                    cancelled=self._cancel_requested,
+                )
+            except WorkerLost as lost:
+                # A worker process died (killed, crashed, hung past its heartbeat, or a broken
+                # device): its jobs go back in the queue once, and a fresh worker takes over.
+                log.error("the GPU worker process was lost: %s", lost)
+                _close_runner(runner)
+                with self._work:
+                    if generation != self._generation:
+                        return
+                    self._running = None
+                self._post(self._batch_lost, batch, str(lost))
+                runner = self._runner_factory()  # raises if the device is gone: engine dead
+                self._runner = runner
+                executor = BatchExecutor(runner, self.config.job_timeout_s)
+                continue
             with self._work:
                 if generation != self._generation:
                     return  # the watchdog already failed these jobs and started a new worker
@@ -401,6 +421,35 @@ class Engine:
             if job is not None:
                 job.handle._emit(JobProgress(step, total))
 
+    def _batch_lost(self, batch: _RunningBatch, reason: str) -> None:
+        """Queue a lost batch's jobs again; one lost twice is set aside (it may be the cause)."""
+        self._open_batches -= 1
+        self.metrics.worker_restarted()
+        quarantined = []
+        with self._work:
+            for job in batch.jobs:
+                if self._jobs.get(job.spec.job_id) is not job:
+                    continue  # cancelled or stopped meanwhile
+                job.worker_losses += 1
+                if job.worker_losses >= 2 or job.cancel_requested or job.queued is None:
+                    quarantined.append(self._jobs.pop(job.spec.job_id))
+                    continue
+                job.started_at = None
+                self._queue.push(job.queued, enforce_caps=False)  # accepted already
+            self._work.notify()
+        for job in quarantined:
+            if job.cancel_requested:
+                self._end(job, JobCancelled(while_running=True))
+            else:
+                self._end(
+                    job,
+                    JobFailed(
+                        "the GPU worker stopped twice while running this job, so it was set "
+                        f"aside ({reason})"
+                    ),
+                )
+        self._publish_positions(force=True)
+
     def _batch_ended(self, batch: _RunningBatch, outcomes: dict[str, Outcome]) -> None:
         self._open_batches -= 1
         with self._lock:
@@ -423,7 +472,7 @@ class Engine:
             self.metrics.ended("failed", ran_s=ran)
         job.handle._emit(event)
 
-    def _publish_positions(self) -> None:
+    def _publish_positions(self, *, force: bool = False) -> None:
         with self._lock:
             order = [
                 (self._jobs[q.job_id], place)
@@ -431,7 +480,7 @@ class Engine:
                 if q.job_id in self._jobs
             ]
         for job, place in order:
-            if place != job.position:
+            if force or place != job.position:
                 job.position = place
                 job.handle._emit(JobQueued(place))
 
@@ -457,6 +506,13 @@ class Engine:
             )
             for job in filter(None, jobs):
                 self._end(job, JobFailed(reason))
+
+
+def _close_runner(runner) -> None:
+    """End a runner that owns a process (ProcessRunner); an in-process one has nothing to end."""
+    close = getattr(runner, "close", None)
+    if close is not None:
+        close()
 
 
 def _event_for(outcome: Outcome, job: _Job) -> JobEvent:

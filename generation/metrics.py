@@ -56,6 +56,7 @@ class EngineMetrics:
         self.jobs: Counter[str] = Counter({status: 0 for status in STATUSES})
         self.batch_sizes: Counter[int] = Counter()
         self.redecodes = 0
+        self.worker_restarts = 0  # worker processes replaced after a loss (death, hang, fault)
         self._waits: deque[float] = deque(maxlen=window)
         self._runs: deque[float] = deque(maxlen=window)
         self._images: deque[tuple[float, int]] = deque()
@@ -83,6 +84,9 @@ class EngineMetrics:
         self._prom_images = PromCounter(
             "lcm_images", "Images (or animations) delivered", registry=self._registry
         )
+        self._prom_restarts = PromCounter(
+            "lcm_worker_restarts", "GPU worker processes replaced", registry=self._registry
+        )
         self._prom_queue = Gauge("lcm_queue_depth", "Jobs waiting", registry=self._registry)
         self._prom_running = Gauge("lcm_jobs_running", "Jobs on the GPU", registry=self._registry)
         self._prom_rate = Gauge(
@@ -96,6 +100,10 @@ class EngineMetrics:
         )
 
     # ------------------------------------------------------------------ recording
+
+    def worker_restarted(self) -> None:
+        self.worker_restarts += 1
+        self._prom_restarts.inc()
 
     def submitted(self) -> None:
         self.jobs["submitted"] += 1

@@ -1,0 +1,114 @@
+"""GPU work in worker processes: killed, hung or broken workers are replaced and nothing is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+
+import pytest
+
+from generation.engine import Engine, EngineConfig
+from generation.events import JobFailed, JobFinished, JobStarted
+from generation.worker_process import ProcessRunner, WorkerSpec
+from tests.generation.engine_helpers import spec
+from tests.generation.helpers import max_diff
+from tests.generation.worker_helpers import build_injecting
+
+pytestmark = pytest.mark.slow
+
+
+def process_engine(tiny_family, *, heartbeat_s: float = 60.0) -> Engine:
+    def factory():
+        return ProcessRunner(WorkerSpec("tiny"), build=build_injecting, heartbeat_s=heartbeat_s)
+
+    return Engine(factory, family=tiny_family, config=EngineConfig(batch_budget=64 * 64 * 4))
+
+
+async def first(handle, kind):
+    async for event in handle:
+        if isinstance(event, kind):
+            return event
+    raise AssertionError(f"the job ended without {kind.__name__}")
+
+
+async def test_a_worker_process_makes_the_same_images_as_in_process(tiny_family, tiny_pipelines):
+    from tests.generation.helpers import make_request
+
+    engine = process_engine(tiny_family)
+    async with engine:
+        handle = engine.submit(spec("a1", "a lighthouse"))
+        result = await handle.result()
+        runner = engine._runner
+        assert runner.pid != os.getpid() and runner.pid is not None
+    expected = tiny_pipelines.run(
+        [
+            make_request(
+                tiny_pipelines,
+                result.request.mode,
+                prompt="a lighthouse",
+                width=64,
+                height=64,
+                steps=2,
+                seed=1,
+            )
+        ]
+    )[0]
+    assert max_diff(result.images[0], expected.images[0]) <= 1
+    per_image = runner.boundary_s / len(result.images)
+    print(f"\nprocess boundary: {per_image * 1000:.2f} ms per 64² image")
+
+
+async def test_a_worker_killed_mid_batch_is_replaced_and_its_jobs_finish(tiny_family):
+    engine = process_engine(tiny_family)
+    async with engine:
+        slow = engine.submit(spec("a1", "SLOW harbour", steps=4))
+        other = engine.submit(spec("b1", "SLOW field", steps=4))
+        await first(slow, JobStarted)
+        os.kill(engine._runner.pid, signal.SIGKILL)
+        done = await asyncio.wait_for(asyncio.gather(slow.wait(), other.wait()), 120)
+        assert all(isinstance(event, JobFinished) for event in done), done
+        assert engine.metrics.worker_restarts == 1
+        assert engine.state == "running"
+
+
+async def test_a_job_that_kills_its_worker_twice_is_set_aside(tiny_family):
+    engine = process_engine(tiny_family)
+    async with engine:
+        poison = engine.submit(spec("a1", "DIE please"))
+        end = await asyncio.wait_for(poison.wait(), 120)
+        assert isinstance(end, JobFailed) and "stopped twice" in end.reason
+        assert engine.metrics.worker_restarts == 2
+        after = await asyncio.wait_for(engine.submit(spec("b1", "a calm sea")).wait(), 120)
+        assert isinstance(after, JobFinished), "the next job runs on a fresh worker"
+
+
+async def test_a_hung_worker_is_replaced_within_its_heartbeat(tiny_family):
+    heartbeat = 2.0
+    engine = process_engine(tiny_family, heartbeat_s=heartbeat)
+    async with engine:
+        hung = engine.submit(spec("a1", "HANG forever"))
+        await first(hung, JobStarted)
+        stuck_pid = engine._runner.pid
+        since = time.monotonic()
+        while engine.metrics.worker_restarts < 1:
+            await asyncio.sleep(0.05)
+        replaced_after = time.monotonic() - since
+        print(f"\nhung worker replaced {replaced_after:.1f} s after its step began")
+        assert replaced_after <= heartbeat + 5
+        end = await asyncio.wait_for(hung.wait(), 120)
+        assert isinstance(end, JobFailed), "hung twice: set aside"
+        with pytest.raises(ProcessLookupError):
+            os.kill(stuck_pid, 0)  # the hung process is gone, and its memory with it
+
+
+async def test_a_fatal_device_error_replaces_the_worker(tiny_family):
+    engine = process_engine(tiny_family)
+    async with engine:
+        broken = engine.submit(spec("a1", "FATAL"))
+        end = await asyncio.wait_for(broken.wait(), 120)
+        assert isinstance(end, JobFailed) and "device-side assert" in end.reason
+        assert engine.metrics.worker_restarts == 2
+        after = await asyncio.wait_for(engine.submit(spec("b1", "a calm sea")).wait(), 120)
+        assert isinstance(after, JobFinished)
