@@ -29,6 +29,10 @@ BAD_TOKEN = (
 )
 
 
+class EngineDied(RuntimeError):
+    """The engine's worker is gone for good (e.g. the GPU itself failed)."""
+
+
 def run(settings: Settings | None = None) -> int:
     """Start the bot and serve until stopped; returns the process exit status.
 
@@ -51,6 +55,10 @@ def run(settings: Settings | None = None) -> int:
         asyncio.run(serve(settings))
     except KeyboardInterrupt:
         pass
+    except EngineDied as exc:
+        log.error("%s", exc)
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except Exception as exc:
         reason = startup_failure(exc, settings)
         if reason is None:
@@ -179,17 +187,34 @@ async def serve(settings: Settings, **bot_options) -> None:
                 bot.start(settings.discord_token.get_secret_value()), name="discord"
             )
             signalled = asyncio.create_task(stop.wait(), name="stop-signal")
+            engine_lost = asyncio.create_task(_engine_dead(engine), name="engine-health")
             done, _ = await asyncio.wait(
-                {connection, signalled}, return_when=asyncio.FIRST_COMPLETED
+                {connection, signalled, engine_lost}, return_when=asyncio.FIRST_COMPLETED
             )
+            engine_lost.cancel()
             if connection in done:
                 signalled.cancel()
                 connection.result()  # a failure to connect or log in: raised for run()
                 return
+            if engine_lost in done and not signalled.done():
+                signalled.cancel()
+                connection.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await connection
+                # /healthz already answers 503; exiting lets the supervisor start a fresh process.
+                raise EngineDied(
+                    "the GPU worker could not be replaced (see the log above); exiting so that "
+                    "the container or service manager restarts the bot"
+                )
             await drain(bot, engine, settings.lcm_drain_s)
             connection.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await connection
+
+
+async def _engine_dead(engine, interval_s: float = 1.0) -> None:
+    while engine.state != "dead":
+        await asyncio.sleep(interval_s)
 
 
 def _stop_on_signals() -> asyncio.Event:

@@ -112,3 +112,21 @@ async def test_a_fatal_device_error_replaces_the_worker(tiny_family):
         assert engine.metrics.worker_restarts == 2
         after = await asyncio.wait_for(engine.submit(spec("b1", "a calm sea")).wait(), 120)
         assert isinstance(after, JobFinished)
+
+
+async def test_a_worker_that_cannot_be_replaced_leaves_the_engine_dead(tiny_family):
+    """The process then exits non-zero (bot/run.py), so a supervisor starts a fresh one."""
+    started = []
+
+    def factory():
+        if started:
+            raise RuntimeError("CUDA error: no CUDA-capable device is detected")
+        started.append(1)
+        return ProcessRunner(WorkerSpec("tiny"), build=build_injecting)
+
+    engine = Engine(factory, family=tiny_family, config=EngineConfig(batch_budget=64 * 64))
+    async with engine:
+        doomed = engine.submit(spec("a1", "DIE please"))
+        end = await asyncio.wait_for(doomed.wait(), 120)
+        assert isinstance(end, JobFailed) and "tell the operator" in end.reason
+        assert engine.state == "dead"
