@@ -245,6 +245,20 @@ async def test_out_of_memory_splits_the_batch_and_retries_once(runner, tiny_fami
     assert all(r.images for r in results)
 
 
+async def test_out_of_memory_splits_once_not_again_and_again(tiny_pipelines, tiny_family):
+    """Halves that still run out of memory fail with advice; they are not halved again."""
+    runner = FaultyRunner(tiny_pipelines, oom_above=1)  # 4 and 2 do not fit; 1 would
+    async with make_engine(runner, tiny_family) as engine:
+        engine.submit(spec("Z1", "GATE"))
+        await _until(lambda: runner.calls)
+        handles = [engine.submit(spec(f"{u}1", f"OOM {u}")) for u in "ABCD"]
+        runner.gate.set()
+        for handle in handles:
+            with pytest.raises(JobFailedError, match="ran out of memory"):
+                await handle.result()
+    assert [len(call) for call in runner.calls[1:]] == [4, 2, 2], "one split, then advice"
+
+
 async def test_out_of_memory_at_the_smallest_size_fails_with_advice(tiny_pipelines, tiny_family):
     runner = FaultyRunner(tiny_pipelines, oom_above=0)  # out of memory at any size
     async with make_engine(runner, tiny_family) as engine:
