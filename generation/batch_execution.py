@@ -90,7 +90,7 @@ class BatchExecutor:
                 failure = exc.with_traceback(None)
         # Outside the except block, so the traceback's frames (and their tensors) are gone.
         if out_of_memory:
-            _release_memory()
+            release_memory()
             if may_split and len(specs) > 1:
                 half = len(specs) // 2
                 log.warning("out of GPU memory with %d jobs; retrying as two halves", len(specs))
@@ -111,7 +111,8 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
 
 
-def _release_memory() -> None:
+def release_memory() -> None:
+    """Free what a failed GPU call left behind (called once its exception and frames are gone)."""
     import gc
 
     gc.collect()

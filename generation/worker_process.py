@@ -230,18 +230,11 @@ def _run_batch(conn, pipelines, requests) -> None:
             raise SystemExit(3) from None  # a broken CUDA context does not heal: end the process
         kind = "generation" if isinstance(exc, GenerationError) else "error"
         del exc  # its traceback pins the batch's tensors
-        _release_memory()
+        from generation.batch_execution import release_memory
+
+        release_memory()
         conn.send(("error", kind, text))
         return
     started = time.perf_counter()
     conn.send(("result", results, pipelines.memory_bytes()))
     conn.send(("sent", time.perf_counter() - started))  # the parent counts the crossing
-
-
-def _release_memory() -> None:
-    import gc
-
-    gc.collect()
-    from generation.devices import empty_device_cache
-
-    empty_device_cache()
