@@ -259,11 +259,11 @@ def family_names() -> tuple[str, ...]:
 
 def resolve_family(name: str, overrides: Mapping[str, str] | None = None) -> ModelFamily:
     """Look up family ``name``; tiny families are built on first use and read from disk."""
-    from generation.tiny_models import ensure_tiny_family  # imports torch: only when needed
-
     if name in HUB_FAMILIES:
         family = HUB_FAMILIES[name]
     elif name in TINY_FAMILIES:
+        from generation.tiny_models import ensure_tiny_family  # imports torch: only when needed
+
         family = _tiny_family(name, ensure_tiny_family(name))
     else:
         raise ModelUnavailable(
