@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lcm-bot",
         description="A self-hosted Discord bot for Latent Consistency Model images.",
     )
+    parser.add_argument("--version", action="version", version=f"lcm-bot {installed_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("run", help="start the Discord bot (reads settings from the environment)")
     commands.add_parser(
@@ -39,6 +40,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bench(commands)
     register_db_commands(commands, default_url=lambda: load_settings().database_url)
     return parser
+
+
+def installed_version() -> str:
+    """The version of the installed lcm-bot distribution, as pip and `pip show` know it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("lcm-bot")
+    except PackageNotFoundError:
+        # Run from a source tree that was never installed: there is no version to tell.
+        return "(not installed: run `pip install -e .` for a version)"
 
 
 def _add_generate(commands) -> None:
@@ -286,23 +298,35 @@ async def _run_one(request, family, styles, device, dtype):
 def _generate_files(
     args: argparse.Namespace, settings: Settings
 ) -> tuple[list[Path], tuple[str, ...]]:
+    family, styles, request = _checked_request(args, settings)
+    device_name, dtype_name = _checked_device(args, settings)
+    # Only an accepted job pays for torch and diffusers (seconds): a refusal never imports them.
     from generation.library_logs import quiet_model_libraries
 
     quiet_model_libraries()  # before the model libraries are first imported
     from generation.devices import resolve_device, resolve_dtype
+    from generation.outputs import write_result_files
+
+    device = resolve_device(device_name)
+    dtype = resolve_dtype(dtype_name, device)
+    result = asyncio.run(_run_one(request, family, styles, device, dtype))
+    paths = write_result_files(result, args.out, animation_format=args.animation_format)
+    return paths, result.warnings
+
+
+def _checked_request(args: argparse.Namespace, settings: Settings):
+    """(family, styles, request): every argument checked and every upload decoded, without torch.
+
+    Nothing imported here may import torch or diffusers; tests/bot/test_cli_refusal.py checks it.
+    """
     from generation.families import Mode, resolve_family
     from generation.image_decode import alpha_mask, decode_image, decode_mask
-    from generation.outputs import write_result_files
     from generation.requests import GenerationRequest, validate_request
     from generation.sizing import parse_size
     from generation.styles import StyleChoice, StyleLibrary, parse_style_option
 
-    family = resolve_family(args.model or settings.lcm_model, settings.model_overrides())
-    styles_file = args.styles_file or settings.lcm_styles_file
-    styles = StyleLibrary.load(styles_file) if styles_file else StyleLibrary()
-    picked = tuple(StyleChoice(*parse_style_option(text)) for text in args.style)
     width, height = parse_size(args.size) if args.size else (None, None)
-
+    picked = tuple(StyleChoice(*parse_style_option(text)) for text in args.style)
     image_bytes = _read_upload(args.image, "image")
     mask_bytes = _read_upload(args.mask, "mask")
     image = decode_image(image_bytes) if image_bytes is not None else None
@@ -312,6 +336,10 @@ def _generate_files(
         mask = alpha_mask(image_bytes)
     else:
         mask = None
+    # A tiny family is built on first use (with torch), so the family comes after the uploads.
+    family = resolve_family(args.model or settings.lcm_model, settings.model_overrides())
+    styles_file = args.styles_file or settings.lcm_styles_file
+    styles = StyleLibrary.load(styles_file) if styles_file else StyleLibrary()
 
     request = GenerationRequest(
         mode=Mode(args.mode),
@@ -336,10 +364,18 @@ def _generate_files(
         safety_check=args.safety_check,
         quality=args.quality,
     )
-    # Validate before loading any model, so a typo costs milliseconds, not a model load.
-    request = validate_request(request, family, styles)
-    device = resolve_device(args.device or settings.lcm_device)
-    dtype = resolve_dtype(args.dtype or settings.lcm_dtype, device)
-    result = asyncio.run(_run_one(request, family, styles, device, dtype))
-    paths = write_result_files(result, args.out, animation_format=args.animation_format)
-    return paths, result.warnings
+    return family, styles, validate_request(request, family, styles)
+
+
+def _checked_device(args: argparse.Namespace, settings: Settings) -> tuple[str, str]:
+    """The --device and --dtype names, checked the way the settings check them (no torch)."""
+    from bot.settings import DEVICE_PATTERN, DEVICES_ALLOWED, DTYPES
+    from generation.errors import InvalidInput
+
+    device = (args.device or settings.lcm_device).strip().lower()
+    dtype = (args.dtype or settings.lcm_dtype).strip().lower()
+    if not DEVICE_PATTERN.match(device):
+        raise InvalidInput("device", f"unknown device {device!r}", DEVICES_ALLOWED)
+    if dtype not in DTYPES:
+        raise InvalidInput("dtype", f"unknown dtype {dtype!r}", ", ".join(DTYPES))
+    return device, dtype
