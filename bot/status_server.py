@@ -1,16 +1,8 @@
-"""`/healthz` and `/metrics` over HTTP (aiohttp), for the operator, Docker and Prometheus.
-
-Started by the bot in `setup_hook` on LCM_HTTP_HOST:LCM_HTTP_PORT (127.0.0.1:8765 by default;
-port 0 turns it off). `/healthz` answers 200 while the Discord gateway is connected and the GPU
-engine runs, else 503, with JSON that says which; `/metrics` is Prometheus text: the engine's own
-figures (queue depth, jobs by status, wait/run histograms, images/s, GPU memory) followed by the
-bot's (gateway, commands, deliveries in flight).
-"""
+"""`/healthz` and `/metrics` over HTTP (aiohttp), for the operator, Docker and Prometheus."""
 
 from __future__ import annotations
 
 import math
-import time
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -19,6 +11,9 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
     generate_latest,
 )
 
@@ -40,6 +35,11 @@ class BotMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        # The collectors the default registry would carry (process_* CPU, memory, file descriptors,
+        # start time; python_info; python_gc_*): a registry of our own starts without them.
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
         self.commands = Counter(
             "lcm_bot_commands",
             "Slash commands and buttons that completed, by command",
@@ -81,10 +81,14 @@ class BotMetrics:
             "Jobs re-submitted from the journal at the last start",
             registry=self.registry,
         )
-        self.uptime = Gauge(
-            "lcm_bot_uptime_seconds", "Seconds since the bot started", registry=self.registry
+        # A start time, not an uptime: time() - start gives the uptime, changes() counts restarts,
+        # and the value is right even when scrapes stop.
+        self.start_time = Gauge(
+            "lcm_bot_start_time_seconds",
+            "When the bot started, in seconds since the Unix epoch",
+            registry=self.registry,
         )
-        self._started = time.monotonic()
+        self.start_time.set_to_current_time()
 
     def text(self, bot: LcmBot) -> bytes:
         health = health_report(bot)
@@ -95,7 +99,6 @@ class BotMetrics:
         self.engine_up.set(int(health["engine"]["state"] == "running"))
         self.deliveries.set(bot.jobs.in_flight())
         self.recovered.set(bot.recovered)
-        self.uptime.set(time.monotonic() - self._started)
         return generate_latest(self.registry)
 
 
@@ -133,7 +136,14 @@ def health_report(bot: LcmBot) -> dict[str, Any]:
 
 
 class StatusServer:
-    """The aiohttp server behind /healthz and /metrics; `start` binds, `stop` lets go."""
+    """The aiohttp server behind /healthz and /metrics; `start` binds, `stop` lets go.
+
+    Started by the bot in `setup_hook` on LCM_HTTP_HOST:LCM_HTTP_PORT (127.0.0.1:8765 by default;
+    port 0 turns it off). `/healthz` answers 200 while the Discord gateway is connected and the GPU
+    engine runs, else 503, with JSON that says which. `/metrics` is Prometheus text: the engine's
+    figures, then the bot's with the standard process_* and python_* collectors. It exports
+    counters, never rates: PromQL derives those (deploy/grafana, deploy/prometheus).
+    """
 
     def __init__(self, bot: LcmBot, host: str, port: int) -> None:
         self.bot = bot

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 from prometheus_client import Counter as PromCounter
 
-STATUSES = ("submitted", "finished", "failed", "cancelled")
+OUTCOMES = ("finished", "failed", "cancelled")
+STATUSES = ("submitted", *OUTCOMES)
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
 
@@ -61,11 +62,19 @@ class EngineMetrics:
         self._runs: deque[float] = deque(maxlen=window)
         self._images: deque[tuple[float, int]] = deque()
         self._registry = CollectorRegistry()
-        self._prom_jobs = PromCounter(
-            "lcm_jobs", "Jobs by final status (and submitted)", ["status"], registry=self._registry
+        # Submissions and outcomes are separate counters: summing one counter over all its labels
+        # must mean something (Prometheus naming practice), and submitted + finished does not.
+        self._prom_submitted = PromCounter(
+            "lcm_jobs_submitted", "Jobs the engine accepted", registry=self._registry
         )
-        for status in STATUSES:
-            self._prom_jobs.labels(status)
+        self._prom_completed = PromCounter(
+            "lcm_jobs_completed",
+            "Jobs that ended, by final status (finished, failed, cancelled)",
+            ["status"],
+            registry=self._registry,
+        )
+        for status in OUTCOMES:
+            self._prom_completed.labels(status)  # a series at 0 from the start, so rate() sees 0->1
         self._prom_wait = Histogram(
             "lcm_job_wait_seconds",
             "Time from submit to start",
@@ -89,9 +98,6 @@ class EngineMetrics:
         )
         self._prom_queue = Gauge("lcm_queue_depth", "Jobs waiting", registry=self._registry)
         self._prom_running = Gauge("lcm_jobs_running", "Jobs on the GPU", registry=self._registry)
-        self._prom_rate = Gauge(
-            "lcm_images_per_second", "Images per second, recent window", registry=self._registry
-        )
         self._prom_memory = Gauge(
             "lcm_gpu_memory_bytes",
             "GPU memory held by the engine",
@@ -107,7 +113,7 @@ class EngineMetrics:
 
     def submitted(self) -> None:
         self.jobs["submitted"] += 1
-        self._prom_jobs.labels("submitted").inc()
+        self._prom_submitted.inc()
 
     def batch_started(self, size: int) -> None:
         self.batch_sizes[size] += 1
@@ -119,7 +125,7 @@ class EngineMetrics:
 
     def ended(self, status: str, *, ran_s: float | None, images: int = 0, redecoded=False) -> None:
         self.jobs[status] += 1
-        self._prom_jobs.labels(status).inc()
+        self._prom_completed.labels(status).inc()
         if ran_s is not None:
             self._runs.append(ran_s)
             self._prom_run.observe(ran_s)
@@ -131,6 +137,7 @@ class EngineMetrics:
     # ------------------------------------------------------------------ reading
 
     def images_per_s(self) -> float:
+        """For people (/healthz, /status); Prometheus derives it: rate(lcm_images_total[5m])."""
         now = self._clock()
         while self._images and self._images[0][0] < now - self._rate_window_s:
             self._images.popleft()
@@ -159,7 +166,6 @@ class EngineMetrics:
         """Prometheus exposition text; gauges are set from ``snapshot`` first."""
         self._prom_queue.set(snapshot.queue_depth)
         self._prom_running.set(snapshot.running_jobs)
-        self._prom_rate.set(snapshot.images_per_s)
         if snapshot.gpu_memory_bytes is not None:
             self._prom_memory.labels("allocated").set(snapshot.gpu_memory_bytes)
             self._prom_memory.labels("peak").set(snapshot.gpu_memory_peak_bytes or 0)

@@ -11,6 +11,7 @@ import io
 import json
 import logging
 import socket
+import time
 
 import aiohttp
 import pytest
@@ -86,13 +87,16 @@ async def test_metrics_and_healthz_match_the_jobs_that_ran(harness, http_port):
     assert status == 200 and content_type.startswith("text/plain")
     figures = samples(text)
 
-    def jobs_total(status: str) -> float:
-        return figures[("lcm_jobs_total", (("status", status),))]
+    def completed(status: str) -> float:
+        return figures[("lcm_jobs_completed_total", (("status", status),))]
 
-    assert jobs_total("submitted") == len(jobs) == 3
-    assert jobs_total("finished") == by_status[JobStatus.FINISHED]
-    assert jobs_total("failed") == by_status[JobStatus.FAILED]
-    assert jobs_total("cancelled") == by_status[JobStatus.CANCELLED] == 0
+    # Submissions and outcomes are two counters: the outcomes add up to what was submitted.
+    assert figures[("lcm_jobs_submitted_total", ())] == len(jobs) == 3
+    assert completed("finished") == by_status[JobStatus.FINISHED]
+    assert completed("failed") == by_status[JobStatus.FAILED]
+    assert completed("cancelled") == by_status[JobStatus.CANCELLED] == 0
+    assert sum(completed(status) for status in ("finished", "failed", "cancelled")) == 3
+    assert not any(name == "lcm_jobs_total" for name, _ in figures)
     assert figures[("lcm_images_total", ())] == images_posted
     assert figures[("lcm_queue_depth", ())] == 0
     assert figures[("lcm_jobs_running", ())] == 0
@@ -100,7 +104,8 @@ async def test_metrics_and_healthz_match_the_jobs_that_ran(harness, http_port):
     assert figures[("lcm_job_wait_seconds_count", ())] == 3
     assert figures[("lcm_job_run_seconds_count", ())] == 3
     assert figures[("lcm_job_run_seconds_bucket", (("le", "+Inf"),))] == 3
-    assert figures[("lcm_images_per_second", ())] > 0
+    # No exported rates: rate(lcm_images_total[5m]) is PromQL's, images_per_s stays in /healthz.
+    assert not any("per_second" in name or "rate" in name.split("_") for name, _ in figures)
     assert figures[("lcm_gpu_memory_bytes", (("kind", "allocated"),))] == 3_000_000
     assert figures[("lcm_gpu_memory_bytes", (("kind", "peak"),))] == 5_000_000
     # The bot's own figures.
@@ -109,6 +114,16 @@ async def test_metrics_and_healthz_match_the_jobs_that_ran(harness, http_port):
     assert figures[("lcm_bot_engine_running", ())] == 1
     assert figures[("lcm_bot_deliveries_in_flight", ())] == 0
     assert figures[("lcm_bot_guilds", ())] == len(double.guilds)
+    # A start time, not an uptime: it stands still between scrapes; the process's own is there too.
+    started = figures[("lcm_bot_start_time_seconds", ())]
+    assert 0 <= time.time() - started < 600
+    assert figures[("process_start_time_seconds", ())] <= started
+    assert figures[("process_resident_memory_bytes", ())] > 0
+    assert figures[("process_cpu_seconds_total", ())] > 0
+    assert not any("uptime" in name for name, _ in figures)
+    await asyncio.sleep(0.05)
+    _, _, again = await get(http_port, "/metrics")
+    assert samples(again)[("lcm_bot_start_time_seconds", ())] == started
 
     status, _, body = await get(http_port, "/healthz")
     report = json.loads(body)
