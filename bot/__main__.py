@@ -1,7 +1,7 @@
-"""`python -m bot` starts the bot, the same as `lcm-bot run`."""
+"""`python -m bot …` is `lcm-bot …`: the same commands, options and exit statuses."""
 
 import sys
 
 from bot.cli import main
 
-sys.exit(main(["run", *sys.argv[1:]]))
+sys.exit(main())
