@@ -173,13 +173,34 @@ x_total{le="1"} 1
     ]
 
 
-async def test_promtool_accepts_the_metrics_the_rules_and_the_alert_tests(harness, http_port):
+def dashboard_as_rules(directory: Path) -> Path:
+    """The dashboard's queries as recording rules, Grafana's variables filled in, for promtool."""
+    dashboard = json.loads(DASHBOARD_FILE.read_text())
+    values = {"$__rate_interval": "5m", "$__interval": "1m", "$instance": ".*"}
+    rules = []
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            expr = target["expr"]
+            for variable, value in values.items():
+                expr = expr.replace(variable, value)
+            rules.append(
+                {"record": f"dashboard:panel{panel['id']}:{target['refId']}", "expr": expr}
+            )
+    path = directory / "dashboard_rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    return path
+
+
+async def test_promtool_accepts_the_metrics_the_rules_and_the_alert_tests(
+    harness, http_port, tmp_path
+):
     tool = promtool()
     text = await scrape_after_jobs(harness, http_port)
     for command, stdin in (
         (["check", "metrics"], text),
         (["check", "rules", str(ALERTS_FILE)], None),
         (["test", "rules", str(ALERT_TESTS_FILE)], None),
+        (["check", "rules", str(dashboard_as_rules(tmp_path))], None),  # PromQL syntax
     ):
         done = subprocess.run(
             [tool, *command], input=stdin, capture_output=True, text=True, cwd=ALERTS_FILE.parent
