@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import logging
 
-import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands, tasks
 
+from bot.admission import AdmissionService
+from bot.attachments import UploadReader
+from bot.cooldowns import UserGate
 from bot.delivery_targets import ChannelTarget
-from bot.job_builder import Cooldowns, channel_is_nsfw
-from bot.job_parameters import build_request, upgrade_parameters
-from bot.jobs import JobContext, JobService
+from bot.job_builder import CommandDrafts
+from bot.jobs import JobService
 from bot.logs import bind_log_context
 from bot.result_actions import ResultActions
 from bot.settings import Settings
 from bot.status_server import BotMetrics, StatusServer
 from bot.views import JobButton, result_view
 from generation.engine import Engine
-from generation.families import Mode, ModelFamily
+from generation.families import ModelFamily
 from generation.styles import StyleLibrary
 from storage.database import Database
-from storage.models import NsfwPolicy
 
 log = logging.getLogger(__name__)
 
@@ -99,15 +99,33 @@ class LcmBot(commands.Bot):
         self.database = database
         self.family = family
         self.styles = styles
-        self.cooldowns = Cooldowns()
+        self.metrics = BotMetrics()
+        self.uploads = UploadReader(settings)
         self.jobs = JobService(
             engine, database, view_for=self._view_for, status_interval_s=status_interval_s
         )
-        self.result_actions = ResultActions(self)
-        self.http_session: aiohttp.ClientSession | None = None
+        # The helpers get the services they use, not the whole bot.
+        self.admissions = AdmissionService(
+            jobs=self.jobs,
+            journal=database.jobs,
+            guilds=database.guilds,
+            gate=UserGate(waiting_jobs=engine.waiting_jobs, settings=settings),
+            family=family,
+            styles=styles,
+            counters=self.metrics,
+        )
+        self.drafts = CommandDrafts(
+            presets=database.presets, family=family, styles=styles, uploads=self.uploads
+        )
+        self.result_actions = ResultActions(
+            journal=database.jobs,
+            admissions=self.admissions,
+            uploads=self.uploads,
+            family=family,
+            styles=styles,
+        )
         self.recovered = 0
         self.gateway_connected = False  # READY or RESUMED seen, and no disconnect since
-        self.metrics = BotMetrics()
         self.status_server: StatusServer | None = None
         if settings.lcm_http_port:
             self.status_server = StatusServer(self, settings.lcm_http_host, settings.lcm_http_port)
@@ -127,16 +145,20 @@ class LcmBot(commands.Bot):
                 "needs): %s",
                 invite_url(self.application_id),
             )
-        self.http_session = aiohttp.ClientSession()
+        self.uploads.open()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         self.add_dynamic_items(JobButton)
-        for guild_id in self.settings.guild_ids():
+        from bot.command_sync import plan_sync
+
+        plan = plan_sync(self.settings)
+        for guild_id in plan.guild_ids:
             guild = discord.Object(guild_id)
             self.tree.copy_global_to(guild=guild)
             await self.tree.sync(guild=guild)
-        if self.settings.discord_global_sync:
+        if plan.global_sync:
             await self.tree.sync()
+        log.info("%s", plan.describe())
         await self.recover_jobs()
         self._prune_history.start()
 
@@ -165,42 +187,8 @@ class LcmBot(commands.Bot):
             if recovered in report.failed:
                 await target.notify_or_log(f"❌ Job {job.id}: {recovered.reason}")
                 continue
-            try:
-                await self._resubmit(job, recovered.inputs, channel, target)
+            if await self.admissions.readmit(job, recovered.inputs, channel, target):
                 self.recovered += 1
-            except Exception as exc:
-                log.exception("job %s could not be re-submitted", job.id)
-                await self.database.jobs.fail(job.id, str(exc))
-                await target.notify_or_log(f"❌ Job {job.id} could not be restarted: {exc}")
-
-    async def _resubmit(self, job, inputs: dict[str, bytes], channel, target) -> None:
-        from generation.image_decode import decode_image, decode_mask
-        from generation.requests import validate_request
-
-        guild = await self.database.guilds.get(job.guild_id) if job.guild_id else None
-        context = JobContext(
-            user_id=job.user_id,
-            guild_id=job.guild_id,
-            channel_id=job.channel_id,
-            command=job.command,
-            channel_nsfw=channel_is_nsfw(channel),
-            nsfw_policy=guild.nsfw_policy if guild else NsfwPolicy.BLOCK,
-            upload_limit=getattr(getattr(channel, "guild", None), "filesize_limit", 10 * 2**20),
-            parent_id=job.parent_id,
-        )
-        # A job journaled by an older version stored one `style` and its weight.
-        parameters = upgrade_parameters(job.parameters)
-        request = build_request(
-            Mode(parameters["mode"]),
-            str(parameters["prompt"]),
-            parameters,
-            seed=parameters.get("seed"),  # the same seeds as first promised
-            image=decode_image(inputs["image"]) if "image" in inputs else None,
-            mask=decode_mask(inputs["mask"]) if "mask" in inputs else None,
-            safety_check=context.wants_safety_check,
-        )
-        request = validate_request(request, self.family, self.styles)
-        self.jobs.resume(job.id, request, context, target)
 
     async def _fetch_channel(self, channel_id: int):
         try:
@@ -235,8 +223,7 @@ class LcmBot(commands.Bot):
         self._prune_history.cancel()
         self.gateway_connected = False
         await super().close()
-        if self.http_session is not None:
-            await self.http_session.close()
+        await self.uploads.close()
         if self.status_server is not None:
             await self.status_server.stop()
 

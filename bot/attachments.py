@@ -5,6 +5,7 @@ from __future__ import annotations
 import aiohttp
 import discord
 
+from bot.settings import Settings
 from generation.errors import InvalidImage
 
 _CHUNK = 64 * 1024
@@ -40,3 +41,32 @@ async def read_attachment(
     except aiohttp.ClientError as exc:
         raise InvalidImage(parameter, f"the upload could not be downloaded ({exc})") from exc
     return b"".join(chunks)
+
+
+class UploadReader:
+    """Reads uploads with one HTTP session, opened when the bot starts and closed when it stops."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings  # LCM_MAX_UPLOAD_MB, read at each upload
+        self._session: aiohttp.ClientSession | None = None
+
+    def open(self) -> None:
+        # aiohttp wants its session made inside the running event loop, hence not in __init__.
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def read(self, attachment: discord.Attachment, *, parameter: str) -> bytes:
+        """The upload's bytes (see ``read_attachment``)."""
+        if self._session is None:
+            raise RuntimeError("UploadReader.open() was not called")
+        return await read_attachment(
+            self._session,
+            attachment,
+            parameter=parameter,
+            max_bytes=int(self._settings.lcm_max_upload_mb * 2**20),
+        )

@@ -2,46 +2,31 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-import logging
 import math
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
-from sqlalchemy.exc import SQLAlchemyError
 
-from bot.attachments import read_attachment
-from bot.delivery_targets import InteractionTarget
-from bot.job_builder import (
-    Refusal,
-    check_permissions,
-    check_user_may_start,
-    guild_settings,
-    interaction_context,
-    validated_with_inputs,
-)
-from bot.job_parameters import build_request, upgrade_parameters
-from bot.replies import answer_privately, reply_privately
+from bot.admission import AdmissionService, Draft, interaction_context
+from bot.attachments import UploadReader
+from bot.job_parameters import upgrade_parameters
+from bot.refusal import Refusal
 from bot.style_options import as_picks, check_style_names
 from bot.views import ACTIONS
-from generation.errors import GenerationError
-from generation.fair_queue import QueueFull
-from generation.families import Mode
-from storage.errors import StorageError
+from generation.families import Mode, ModelFamily
+from generation.styles import StyleLibrary
+from storage.models import Guild
+from storage.repositories.jobs import JobRepository
 
-if TYPE_CHECKING:
-    from bot.app import LcmBot
-
-log = logging.getLogger(__name__)
 VARIATION_STRENGTH = 0.6
 UPSCALE_STRENGTH = 0.35
 MIN_STRENGTH, MAX_STRENGTH = 0.05, 1.0
 
 
-class JobGone(LookupError):
+class JobGone(Refusal):
     """The job behind a button is no longer in the history (deleted by retention or by hand)."""
 
     def __init__(self, job_id: int) -> None:
@@ -74,6 +59,7 @@ class InitPromptModal(discord.ui.Modal, title="Use as init image"):
         await self._actions.start_from_picture(
             interaction,
             self._job_id,
+            action="init",
             prompt=self.prompt.value,
             strength=parse_strength(self.strength.value),
             scale=1.0,
@@ -94,25 +80,23 @@ def parse_strength(text: str) -> float:
     return strength
 
 
-def failure_text(what: str, exc: BaseException) -> str:
-    """What a user is told when a button or modal could not do its work."""
-    if isinstance(exc, JobGone | Refusal | GenerationError | QueueFull | StorageError):
-        return str(exc)  # these are written for the user already
-    if isinstance(exc, SQLAlchemyError):
-        return (
-            f"{what} failed: the job history could not be read or written (a storage error). "
-            "Try again in a moment; the operator can see the details in the log."
-        )
-    if isinstance(exc, discord.HTTPException):
-        return (
-            f"{what} failed: Discord refused a request ({exc.status}: {exc.text or 'no reason'})."
-        )
-    return f"{what} failed on my side; the operator can see the details in the log."
-
-
 class ResultActions:
-    def __init__(self, bot: LcmBot) -> None:
-        self.bot = bot
+    """The result buttons and the init modal; new jobs go through the one admission service."""
+
+    def __init__(
+        self,
+        *,
+        journal: JobRepository,
+        admissions: AdmissionService,
+        uploads: UploadReader,
+        family: ModelFamily,
+        styles: StyleLibrary,
+    ) -> None:
+        self._journal = journal
+        self._admissions = admissions
+        self._uploads = uploads
+        self._family = family
+        self._styles = styles
 
     async def handle(self, action: str, job_id: int, interaction: discord.Interaction) -> None:
         """Run one button; whatever goes wrong, the user is answered (never left "thinking")."""
@@ -127,18 +111,7 @@ class ResultActions:
         try:
             await work
         except Exception as exc:
-            metrics = self.bot.metrics
-            if isinstance(exc, JobGone | Refusal | GenerationError | QueueFull):
-                log.info("%s refused: %s", what, exc)
-                metrics.refusals.inc()
-            else:
-                log.exception("%s failed", what)
-                metrics.command_errors.labels(f"button:{what}").inc()
-            try:
-                await answer_privately(interaction, failure_text(what, exc))
-            except discord.HTTPException as answer_error:
-                # The interaction itself is gone (expired, or a modal owns the response).
-                log.warning("could not tell the user that %s failed: %s", what, answer_error)
+            await self._admissions.answer_failure(interaction, what, exc)
 
     async def _handle(self, action: str, job_id: int, interaction: discord.Interaction) -> None:
         job = await self._job(job_id)
@@ -153,15 +126,25 @@ class ResultActions:
             await self.start_rerun(interaction, job_id)
         elif action == "vary":
             await self.start_from_picture(
-                interaction, job_id, prompt=None, strength=VARIATION_STRENGTH, scale=1.0
+                interaction,
+                job_id,
+                action=action,
+                prompt=None,
+                strength=VARIATION_STRENGTH,
+                scale=1.0,
             )
         elif action == "upscale":
             await self.start_from_picture(
-                interaction, job_id, prompt=None, strength=UPSCALE_STRENGTH, scale=2.0
+                interaction,
+                job_id,
+                action=action,
+                prompt=None,
+                strength=UPSCALE_STRENGTH,
+                scale=2.0,
             )
 
     async def _job(self, job_id: int):
-        job = await self.bot.database.jobs.get(job_id)
+        job = await self._journal.get(job_id)
         if job is None:
             raise JobGone(job_id)
         return job
@@ -169,94 +152,73 @@ class ResultActions:
     async def start_rerun(self, interaction: discord.Interaction, job_id: int) -> None:
         """The same parameters and inputs with a fresh seed."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        job = await self._job(job_id)
-        inputs = await self.bot.database.jobs.inputs(job_id)
-        await self._start(
-            interaction, job, job.parameters, inputs, mode=Mode(job.parameters["mode"])
-        )
+
+        async def draft_for(guild: Guild) -> Draft:
+            job = await self._job(job_id)
+            inputs = await self._journal.inputs(job_id)
+            return self._draft(interaction, "reroll", guild, job, job.parameters, inputs)
+
+        await self._admissions.admit(interaction, ACTIONS["reroll"][0], draft_for)
 
     async def start_from_picture(
         self,
         interaction: discord.Interaction,
         job_id: int,
         *,
+        action: str,
         prompt: str | None,
         strength: float,
         scale: float,
     ) -> None:
         """An img2img job from the first picture on the clicked message (variations, upscale)."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        job = await self._job(job_id)
-        pictures = [
-            a
-            for a in (interaction.message.attachments if interaction.message else [])
-            if a.filename.endswith((".png", ".webp", ".jpg"))
-            and not a.filename.startswith(("edges", "SPOILER_edges"))
-        ]
-        if not pictures:
-            await reply_privately(interaction, "That result has no picture to start from.")
-            return
-        data = await read_attachment(
-            self.bot.http_session,
-            pictures[0],
-            parameter="image",
-            max_bytes=int(self.bot.settings.lcm_max_upload_mb * 2**20),
-        )
-        parameters = dict(job.parameters)
-        if prompt is not None:
-            parameters["prompt"] = prompt
-        parameters["strength"] = strength
-        parameters["steps"] = max(int(parameters["steps"]), 4)
-        width, height = (int(v) for v in str(parameters["size"]).split("x"))
-        limit = self.bot.family.max_side
-        factor = min(scale, limit / max(width, height))
-        parameters["size"] = f"{_snap(width * factor)}x{_snap(height * factor)}"
-        await self._start(interaction, job, parameters, {"image": data}, mode=Mode.IMG2IMG)
 
-    async def _start(
-        self, interaction, job, parameters: dict[str, Any], inputs: dict[str, bytes], *, mode: Mode
-    ) -> None:
-        bot = self.bot
-        check_permissions(interaction)
-        guild = await guild_settings(bot, interaction.guild_id)
-        claim = check_user_may_start(bot, interaction.user.id, guild)
-        try:
-            await self._submit(interaction, job, parameters, inputs, mode=mode, guild=guild)
-        except BaseException:
-            claim.release()  # not accepted: the cooldown is not spent
-            raise
+        async def draft_for(guild: Guild) -> Draft:
+            job = await self._job(job_id)
+            pictures = [
+                a
+                for a in (interaction.message.attachments if interaction.message else [])
+                if a.filename.endswith((".png", ".webp", ".jpg"))
+                and not a.filename.startswith(("edges", "SPOILER_edges"))
+            ]
+            if not pictures:
+                raise Refusal("That result has no picture to start from.")
+            data = await self._uploads.read(pictures[0], parameter="image")
+            parameters = dict(job.parameters)
+            if prompt is not None:
+                parameters["prompt"] = prompt
+            parameters["mode"] = Mode.IMG2IMG.value
+            parameters["strength"] = strength
+            parameters["steps"] = max(int(parameters["steps"]), 4)
+            width, height = (int(v) for v in str(parameters["size"]).split("x"))
+            factor = min(scale, self._family.max_side / max(width, height))
+            parameters["size"] = f"{_snap(width * factor)}x{_snap(height * factor)}"
+            return self._draft(interaction, action, guild, job, parameters, {"image": data})
 
-    async def _submit(
-        self, interaction, job, parameters: dict[str, Any], inputs: dict[str, bytes], *, mode, guild
-    ) -> None:
-        from generation.image_decode import decode_image, decode_mask
+        await self._admissions.admit(interaction, ACTIONS[action][0], draft_for)
 
-        bot = self.bot
+    def _draft(
+        self,
+        interaction: discord.Interaction,
+        action: str,
+        guild: Guild,
+        job,
+        parameters: dict[str, Any],
+        inputs: dict[str, bytes],
+    ) -> Draft:
         # A job journaled by an older version stored one `style` and its weight.
         parameters = upgrade_parameters(parameters)
         check_style_names(
             as_picks(parameters.get("styles")),
-            bot.styles,
-            bot.family,
+            self._styles,
+            self._family,
             guild.allowed_styles,
             stored_in=f"job {job.id}",
         )
-        context = interaction_context(interaction, guild, str(mode), parent_id=job.id)
-        # Decoding (and below, validating and encoding) pictures is CPU work: off the loop.
-        image = (
-            await asyncio.to_thread(decode_image, inputs["image"]) if "image" in inputs else None
-        )
-        mask = await asyncio.to_thread(decode_mask, inputs["mask"]) if "mask" in inputs else None
-        request = build_request(
-            mode,
-            str(parameters["prompt"]),
-            parameters,
-            image=image,
-            mask=mask,
-            safety_check=context.wants_safety_check,
-        )
-        request, stored = await validated_with_inputs(bot, request)
-        await bot.jobs.start(request, context, InteractionTarget(interaction), inputs=stored)
+        # `button:<action>`: the same command= as the click's own log lines and metrics.
+        context = interaction_context(interaction, guild, f"button:{action}", parent_id=job.id)
+        mode = Mode(parameters["mode"])
+        return Draft(mode, str(parameters["prompt"]), parameters, context, inputs=inputs)
 
     async def _delete(self, interaction: discord.Interaction, job) -> None:
         permissions = interaction.permissions

@@ -48,7 +48,7 @@ class JobButton(
             user_id=interaction.user.id,
             guild_id=interaction.guild_id,
             channel_id=interaction.channel_id,
-            command=f"button {self.action} of job {self.job_id}",
+            command=f"button:{self.action}",  # the same as the job it starts
         )
         bot = interaction.client
         await bot.result_actions.handle(self.action, self.job_id, interaction)

@@ -11,20 +11,14 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.autocomplete import motion_autocomplete, preset_autocomplete, style_autocomplete
-from bot.delivery_targets import InteractionTarget
-from bot.job_builder import CommandInput, Refusal, prepare_job
-from bot.replies import reply_privately
-from generation.errors import GenerationError
-from generation.fair_queue import QueueFull
+from bot.job_builder import CommandInput
 from generation.families import Mode, ModelFamily
 from generation.styles import MAX_WEIGHT, MIN_WEIGHT
-from storage.errors import StorageError
 
 if TYPE_CHECKING:
     from bot.app import LcmBot
 
 log = logging.getLogger(__name__)
-RESTARTING = "The bot is restarting: nothing was started. Try again in a minute."
 MAX_SEED = 2**32 - 1
 
 # Shared option help, so every command describes an option the same way.
@@ -117,26 +111,12 @@ class GenerateCog(commands.Cog):
         # Defer before any download, database or GPU work: Discord allows 3 s for the first reply.
         # Privately: progress and refusals are for the user; the result is posted for everyone.
         await interaction.response.defer(ephemeral=True, thinking=True)
-        if self.bot.jobs.stopping:
-            await reply_privately(interaction, RESTARTING)
-            return
-        try:
-            with self.bot.jobs.admission():
-                prepared = await prepare_job(self.bot, interaction, given)
-                try:
-                    await self.bot.jobs.start(
-                        prepared.request,
-                        prepared.context,
-                        InteractionTarget(interaction),
-                        inputs=prepared.inputs,
-                    )
-                except BaseException:
-                    prepared.claim.release()  # not accepted: the cooldown is not spent
-                    raise
-        except (Refusal, GenerationError, QueueFull, StorageError) as exc:
-            log.info("refused: %s", exc)
-            self.bot.metrics.refusals.inc()
-            await reply_privately(interaction, str(exc))
+        what = f"/{interaction.command.qualified_name}" if interaction.command else "The command"
+
+        async def draft_for(guild):
+            return await self.bot.drafts.draft(interaction, given, guild)
+
+        await self.bot.admissions.admit(interaction, what, draft_for)
 
     @app_commands.command(name="imagine", description="Draw a picture from a prompt")
     @app_commands.describe(

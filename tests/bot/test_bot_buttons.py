@@ -45,9 +45,10 @@ async def test_variations_and_upscale_start_from_the_posted_picture(harness):
         assert image.size == (64, 64)
     with Image.open(io.BytesIO(bigger.attachments[0].data)) as image:
         assert image.size == (128, 128), "upscale ×2 is an img2img pass at twice the size"
-    for message in (varied, bigger):
+    for action, message in (("vary", varied), ("upscale", bigger)):
         new_job = await harness.database.jobs.get(int(message.custom_ids()[0].split(":")[2]))
-        assert new_job.command == "img2img" and new_job.parent_id == job_id
+        assert new_job.parameters["mode"] == "img2img" and new_job.parent_id == job_id
+        assert new_job.command == f"button:{action}"  # as in the click's own log lines
 
 
 async def test_use_as_init_asks_for_the_prompt_in_a_modal(harness):

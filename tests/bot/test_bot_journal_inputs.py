@@ -28,7 +28,7 @@ async def test_uploads_are_journaled_at_admission_before_the_job_runs(harness, c
     [job] = [
         j
         for j in await harness.database.jobs.recent(guild_id=double.guild.id, limit=10)
-        if j.command == {"canny": "controlnet"}.get(command, command)
+        if j.command == command
     ]
     assert job.status is JobStatus.QUEUED, "checked before the job ran"
     stored = await harness.database.jobs.inputs(job.id)

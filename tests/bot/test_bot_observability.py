@@ -206,6 +206,8 @@ async def test_json_logs_carry_job_and_user_ids_and_never_the_token(harness):
         assert f"job {job_id} accepted" in words and f"job {job_id} started" in words
         assert all(e["user_id"] == double.user.id for e in lines), lines
         assert all(e["guild_id"] == double.guild.id for e in lines), lines
+        # One command= per job, on every line: the slash command's name, not the mode's.
+        assert {e["command"] for e in lines} == {"imagine"}, lines
     good_id, bad_id = jobs
     assert any(e["message"].startswith(f"job {good_id} finished") for e in entries)
     [failure] = [e for e in entries if e["message"].startswith(f"job {bad_id} failed")]

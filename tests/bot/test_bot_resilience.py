@@ -123,7 +123,7 @@ async def test_a_full_queue_is_answered_on_a_button(harness):
     assert [job.id for job in jobs] == [job_id], "a refused job leaves no journal row"
 
 
-async def test_a_storage_error_behind_a_button_is_answered(harness):
+async def test_a_storage_error_is_answered_alike_on_a_button_and_a_command(harness):
     double, database = harness.double, harness.database
     result, job_id = await imagine(harness)
     async with database.engine.begin() as connection:  # the history is unreadable for a moment
@@ -133,6 +133,10 @@ async def test_a_storage_error_behind_a_button_is_answered(harness):
             click = await double.click(result, f"lcm:{action}:{job_id}")
             text = await private_text(click)
             assert "could not be read or written (a storage error)" in text, text
+        # One admission path: a slash command meets the same error handling as a button.
+        command = await double.invoke("imagine", {"prompt": "a storage error"})
+        text = await private_text(command)
+        assert text.startswith("⚠️ /imagine failed: the job history could not be read"), text
     finally:
         async with database.engine.begin() as connection:
             await connection.exec_driver_sql("ALTER TABLE jobs_away RENAME TO jobs")
@@ -310,7 +314,7 @@ def large_upload(side: int = 4000) -> bytes:
 
 
 async def test_a_large_upload_is_decoded_and_journaled_off_the_event_loop(harness):
-    from bot.job_builder import stored_inputs
+    from bot.admission import stored_inputs
     from bot.job_parameters import build_request, builtin_defaults
     from generation.families import Mode
     from generation.image_decode import decode_image

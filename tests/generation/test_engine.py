@@ -384,8 +384,8 @@ async def test_metrics_match_the_jobs_that_ran(runner, tiny_family):
     assert snapshot.wait_p50_s is not None and snapshot.run_p95_s >= snapshot.run_p50_s
     assert snapshot.images_per_s > 0
     assert sum(size * n for size, n in snapshot.batch_sizes.items()) == 4, "every job was batched"
-    assert 'lcm_jobs_total{status="finished"} 3.0' in text
-    assert 'lcm_jobs_total{status="failed"} 1.0' in text
+    assert 'lcm_jobs_completed_total{status="finished"} 3.0' in text
+    assert 'lcm_jobs_completed_total{status="failed"} 1.0' in text
     assert "lcm_images_total 6.0" in text
     assert "lcm_queue_depth 0.0" in text
 
