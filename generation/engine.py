@@ -425,7 +425,7 @@ class Engine:
         """Queue a lost batch's jobs again; one lost twice is set aside (it may be the cause)."""
         self._open_batches -= 1
         self.metrics.worker_restarted()
-        quarantined = []
+        quarantined, again = [], []
         with self._work:
             for job in batch.jobs:
                 if self._jobs.get(job.spec.job_id) is not job:
@@ -435,7 +435,9 @@ class Engine:
                     quarantined.append(self._jobs.pop(job.spec.job_id))
                     continue
                 job.started_at = None
-                self._queue.push(job.queued, enforce_caps=False)  # accepted already
+                again.append(job.queued)
+            # At the head of their users' queues, past the caps, their turns refunded.
+            self._queue.requeue(again)
             self._work.notify()
         for job in quarantined:
             if job.cancel_requested:

@@ -113,6 +113,23 @@ class FairQueue:
         self._by_id[job.job_id] = job
         return self.position(job.job_id)
 
+    def requeue(self, jobs: list[QueuedJob]) -> None:
+        """Put back jobs taken in a batch whose work was lost (its worker died), turns refunded.
+
+        Each goes back to the head of its user's jobs, in the order given, past the caps (they
+        were accepted before), and its user and server get back what its turn charged, up to no
+        debt: the batch-mates' GPU time was lost, not spent, so nobody pays for it twice.
+        """
+        for job in reversed(jobs):
+            if job.job_id in self._by_id:
+                raise ValueError(f"job {job.job_id} is already queued")
+            server = self._servers.setdefault(job.guild_id, _Server())
+            user = server.users.setdefault(job.user_id, _User())
+            user.jobs.appendleft(job)
+            user.deficit = min(user.deficit + job.cost, 0)
+            server.deficit = min(server.deficit + job.cost, 0)
+            self._by_id[job.job_id] = job
+
     def cancel(self, job_id: str) -> QueuedJob | None:
         """Remove a waiting job; returns it, or None when it is not waiting (any more)."""
         job = self._by_id.pop(job_id, None)

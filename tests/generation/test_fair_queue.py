@@ -343,3 +343,39 @@ def test_jobs_of_a_user_across_servers():
     queue = queue_of(job("A1", guild=1), job("A2", guild=2), job("B1"))
     assert [j.job_id for j in queue.jobs_of(ord("A"))] == ["A1", "A2"]
     assert "A2" in queue and "Z9" not in queue
+
+
+def ids(jobs: list[QueuedJob]) -> list[str]:
+    return [queued.job_id for queued in jobs]
+
+
+def test_a_lost_batch_goes_back_in_order_without_its_turns_charged_twice():
+    queue = FairQueue()
+    for queued in (
+        job("A1", cost=4),
+        job("A2", cost=4),
+        *(job(f"B{n}", key="b") for n in range(1, 5)),
+    ):
+        queue.push(queued)
+    assert ids(queue.ordered()) == ["A1", "B1", "B2", "B3", "B4", "A2"]
+    lost = queue.next_batch(budget=10 * ONE_IMAGE)
+    assert ids(lost) == ["A1", "A2"], "one batch: A1, and A2 riding along"
+    queue.requeue(lost)  # the worker died: the GPU time was lost, not spent
+    # Refunded, A owes nothing: A1 runs after one turn of B's, and then pays for it as before.
+    # Charged twice, A would owe for both jobs again and wait behind all four of B's jobs.
+    assert ids(queue.ordered()) == ["B1", "A1", "B2", "B3", "B4", "A2"]
+    assert [queue.next_batch(budget=ONE_IMAGE)[0].job_id for _ in range(6)] == [
+        "B1",
+        "A1",
+        "B2",
+        "B3",
+        "B4",
+        "A2",
+    ], "and the turns then taken one by one follow the same costs"
+
+
+def test_requeue_refuses_a_job_that_is_already_waiting():
+    queue = FairQueue()
+    queue.push(job("A1"))
+    with pytest.raises(ValueError, match="already queued"):
+        queue.requeue([job("A1")])
