@@ -1,33 +1,58 @@
 # Two entry points for a fresh machine: `make test` (CPU, offline models) and `make run` (the bot).
+# Both install from a lock (requirements/*.txt: every package, pinned, with hashes); `make lock`
+# writes the locks from pyproject.toml.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Tests pin the CPU build of torch. `make run` on a machine with an NVIDIA driver lets pip choose the
-# CUDA build instead; set TORCH_CONSTRAINTS yourself to override either choice.
-TORCH_CONSTRAINTS ?= $(if $(shell command -v nvidia-smi 2>/dev/null),,-c constraints/cpu.txt)
+# Tests use the CPU lock. `make run` uses the CUDA lock on a machine with an NVIDIA driver and the CPU
+# lock elsewhere; set LOCK=cpu or LOCK=cuda to choose.
+LOCK ?= $(if $(shell command -v nvidia-smi 2>/dev/null),cuda,cpu)
+# Where the CPU build of torch comes from: PyPI's Linux torch is the CUDA build. PyTorch's page of
+# CPU wheels, unless pip is already given a folder of wheels (PIP_FIND_LINKS) that holds it.
+TORCH_CPU_WHEELS ?= $(or $(PIP_FIND_LINKS),https://download.pytorch.org/whl/cpu/torch/)
+# Both locks are for CPython 3.11 on Linux x86-64: the tests' interpreter and the image's.
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml requirements/tools.in --python-version 3.11 \
+	--python-platform x86_64-manylinux_2_28 --generate-hashes --quiet \
+	--custom-compile-command "make lock" $(LOCK_ARGS)
 
-.PHONY: test run check-token lint format clean
+.PHONY: test run check-token lint format lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.dev-installed: $(BIN)/python pyproject.toml constraints/cpu.txt
-	$(BIN)/pip install --quiet -c constraints/cpu.txt -e '.[dev]'
+# One venv holds one lock at a time: installing a lock forgets the other's stamp, and prune.py
+# removes what the lock does not list. Hashes are required, so nothing unlisted can come in; the
+# project itself is built with the locked setuptools (no isolated build fetching a newer one).
+$(VENV)/.installed-%: requirements/%.txt pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes \
+		$(if $(filter cpu,$*),--find-links $(TORCH_CPU_WHEELS)) -r requirements/$*.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python requirements/prune.py requirements/$*.txt
+	rm -f $(VENV)/.installed-*
 	touch $@
 
-$(VENV)/.run-installed: $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet $(TORCH_CONSTRAINTS) -e .
-	touch $@
-
-test: $(VENV)/.dev-installed
+test: $(VENV)/.installed-cpu
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
-run: check-token $(VENV)/.run-installed
+run: check-token $(VENV)/.installed-$(LOCK)
 	$(BIN)/lcm-bot run
+
+# Re-resolve both locks from pyproject.toml. Pins already in a lock are kept while they still fit;
+# `make lock LOCK_ARGS=--upgrade` takes the newest of everything, `LOCK_ARGS='--upgrade-package X'`
+# one package. The CUDA lock takes the CPU lock's versions for every package they share, so the
+# image runs what the tests ran; the helper file that carries them is no input of the lock, so sed
+# drops its path from the lock's annotations.
+lock: $(VENV)/.installed-cpu
+	$(UV_COMPILE) --extra dev --extra postgres --constraint constraints/cpu.txt \
+		--find-links $(TORCH_CPU_WHEELS) -o requirements/cpu.txt
+	grep -E '^[A-Za-z0-9]' requirements/cpu.txt | grep -v '^torch==' | cut -d' ' -f1 \
+		> $(VENV)/cpu-pins.txt
+	$(UV_COMPILE) --extra postgres --constraint constraints/cuda.txt \
+		--constraint $(VENV)/cpu-pins.txt -o requirements/cuda.txt
+	sed -i '/^    #   -c \.venv\/cpu-pins\.txt$$/d' requirements/cuda.txt
 
 # Say what is missing before a multi-GB install, not after; `lcm-bot run` checks it again, and
 # every other setting too.
@@ -37,7 +62,7 @@ check-token:
 		exit 2; \
 	fi
 
-format: $(VENV)/.dev-installed
+format: $(VENV)/.installed-cpu
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
