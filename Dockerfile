@@ -1,51 +1,56 @@
-# lcm-bot on an NVIDIA GPU. Build and start with `docker compose up -d` (compose.yaml, README "Docker").
-# Needs the NVIDIA driver and the NVIDIA Container Toolkit on the host. torch's wheels carry the CUDA
-# libraries they were built with; the CUDA base image gives the toolkit what it expects to find.
-FROM nvidia/cuda:12.8.1-runtime-ubuntu24.04
+# syntax=docker/dockerfile:1
+# lcm-bot on an NVIDIA GPU. Build and start with `docker compose up -d` (compose.yaml, README "Run in
+# Docker"). Needs the NVIDIA driver and the NVIDIA Container Toolkit on the host. torch's wheels
+# bring the CUDA libraries they were built with (the nvidia-* wheels in requirements/cuda.txt), so
+# the base is plain Python, not a CUDA image that would ship a second copy of them. Python 3.11, the
+# version the tests run on and the lock was resolved for.
 
-# PyTorch's index for a CUDA 12.8 build of torch; where it has none for the pinned torch, pip takes
-# PyPI's default (also a CUDA build). Override with --build-arg to match an older driver.
-ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128
+# --- build: the locked packages into a virtual environment ----------------------------------------
+FROM python:3.11-slim-trixie AS build
 
-ENV DEBIAN_FRONTEND=noninteractive \
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1 \
+    PATH=/opt/venv/bin:$PATH
+
+RUN python -m venv /opt/venv
+
+WORKDIR /src
+
+# The lock alone first, so that a change of code reuses this multi-GB layer. Every package is pinned
+# with its hashes, and pip refuses anything unlisted. pip's cache lives outside the image (a BuildKit
+# cache mount): a rebuild after a re-lock downloads only what changed.
+COPY requirements/cuda.txt requirements/cuda.txt
+RUN --mount=type=cache,target=/root/.cache/pip \
+    pip install --require-hashes -r requirements/cuda.txt
+
+# The project itself, built with the locked setuptools; no dependency is resolved here.
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+COPY generation ./generation
+COPY storage ./storage
+RUN pip install --no-cache-dir --no-deps --no-build-isolation .
+
+# --- runtime: the same base, the virtual environment, nothing of the build ------------------------
+FROM python:3.11-slim-trixie
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
     HF_HOME=/models/huggingface \
     LCM_TINY_CACHE=/models/lcm-bot-tiny
 
-# Ubuntu 24.04's Python 3.12 in a virtual environment (apt owns the system one). Package versions
-# are not pinned: Ubuntu's archive keeps only the current (security-patched) one.
-# hadolint ignore=DL3008
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends python3 python3-venv \
-    && rm -rf /var/lib/apt/lists/* \
-    && python3 -m venv /opt/venv
-
-# A non-root user (Ubuntu's image already has uid 1000). The model cache and the data folder
-# (the default DATABASE_URL is ./data/lcm-bot.sqlite3 under /app) are volumes owned by it.
+# A non-root user. The model cache and the data folder (the default DATABASE_URL is
+# ./data/lcm-bot.sqlite3 under /app) are volumes owned by it.
 RUN groupadd --system --gid 10001 lcm \
     && useradd --system --uid 10001 --gid lcm --create-home --home-dir /home/lcm lcm \
     && mkdir -p /models /app/data \
     && chown lcm:lcm /models /app/data
 
-WORKDIR /app
+# The venv's interpreter links to /usr/local/bin/python3, which this stage's base has too.
+COPY --from=build /opt/venv /opt/venv
 
-# The dependencies first (the big layer), pinned by constraints/cpu.txt to the versions the test
-# suite ran with (it pins versions only; the CUDA build comes from the index), then the code.
-COPY pyproject.toml README.md ./
-COPY constraints ./constraints
-RUN python3 -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
-print('\n'.join(p['dependencies'] + p['optional-dependencies']['postgres']))" > /tmp/requirements.txt \
-    && pip install --no-cache-dir --extra-index-url "$TORCH_INDEX_URL" \
-        -c constraints/cpu.txt -r /tmp/requirements.txt \
-    && rm /tmp/requirements.txt
-COPY bot ./bot
-COPY generation ./generation
-COPY storage ./storage
-RUN pip install --no-cache-dir --no-deps .
+WORKDIR /app
 
 USER 10001:10001
 VOLUME ["/models", "/app/data"]

@@ -1,7 +1,8 @@
 # Two entry points for a fresh machine: `make test` (CPU, offline models) and `make run` (the bot).
 # Both install from a lock (requirements/*.txt: every package, pinned, with hashes); `make lock`
 # writes the locks from pyproject.toml.
-PYTHON ?= python3
+# The locks are resolved for Python 3.11, the image's Python too.
+PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 # Tests use the CPU lock. `make run` uses the CUDA lock on a machine with an NVIDIA driver and the CPU

@@ -1,5 +1,5 @@
-"""The container files: hadolint passes on the Dockerfile, compose reserves the GPU, and
-`.env.example` lists every setting with its default."""
+"""The container files: hadolint passes on the Dockerfile, the image installs the CUDA lock in
+stages on the tests' Python, compose reserves the GPU, and `.env.example` lists every setting."""
 
 from __future__ import annotations
 
@@ -39,17 +39,37 @@ def test_hadolint_really_checks_a_dockerfile(tmp_path):
     assert done.returncode != 0 and "DL3006" in done.stdout  # untagged base image
 
 
-def test_the_image_runs_as_a_user_with_volumes_a_healthcheck_and_migrations_on_start():
+def dockerfile_stages() -> list[dict[str, list[str]]]:
+    """The Dockerfile's stages, each as instruction name -> arguments, in order."""
     text = (ROOT / "Dockerfile").read_text()
-    instructions = [
-        line.split(None, 1)
-        for line in re.sub(r"\\\n", " ", text).splitlines()
-        if line and not line.startswith("#")
-    ]
-    by_name: dict[str, list[str]] = {}
-    for name, *rest in instructions:
-        by_name.setdefault(name.upper(), []).append(rest[0] if rest else "")
-    assert by_name["FROM"][0].startswith("nvidia/cuda:") and "runtime" in by_name["FROM"][0]
+    stages: list[dict[str, list[str]]] = []
+    for line in re.sub(r"\\\n", " ", text).splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name, *rest = line.split(None, 1)
+        if name.upper() == "FROM":
+            stages.append({})
+        stages[-1].setdefault(name.upper(), []).append(rest[0] if rest else "")
+    return stages
+
+
+def test_the_image_is_built_from_the_cuda_lock_in_stages_on_the_tests_python():
+    build, runtime = dockerfile_stages()
+    python = f"python:{sys.version_info.major}.{sys.version_info.minor}-slim"
+    # Plain Python bases: torch's nvidia-* wheels bring the CUDA libraries, a CUDA image a 2nd copy.
+    assert build["FROM"][0].startswith(python) and build["FROM"][0].endswith(" AS build")
+    assert runtime["FROM"][0].split()[0] == build["FROM"][0].split()[0]
+    [install] = [run for run in build["RUN"] if "requirements/cuda.txt" in run]
+    assert install.startswith("--mount=type=cache,target=/root/.cache/pip ")
+    assert "pip install --require-hashes -r requirements/cuda.txt" in install
+    [project] = [run for run in build["RUN"] if run.endswith(" .")]
+    assert "--no-deps" in project and "--no-build-isolation" in project
+    assert runtime["COPY"] == ["--from=build /opt/venv /opt/venv"]
+    assert "RUN" not in runtime or not any("pip" in run for run in runtime["RUN"])
+
+
+def test_the_image_runs_as_a_user_with_volumes_a_healthcheck_and_migrations_on_start():
+    by_name = dockerfile_stages()[-1]
     user = by_name["USER"][-1]
     assert user.split(":")[0] not in ("0", "root")
     assert by_name["VOLUME"] == ['["/models", "/app/data"]']
