@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import logging.handlers
 import multiprocessing
 import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -89,8 +91,15 @@ class ProcessRunner:
         """``heartbeat_s``: the longest the child may go without a step or an answer."""
         context = multiprocessing.get_context("spawn")
         self._conn, child_conn = context.Pipe()
+        # The child's log records come back on a pipe of their own and go out through this
+        # process's handlers: one stream, one format (JSON or text), the same redaction.
+        logs_in, logs_out = context.Pipe(duplex=False)
+        level = logging.getLogger().getEffectiveLevel()
         self._process = context.Process(
-            target=_child_main, args=(child_conn, build, spec), name="lcm-gpu-worker", daemon=True
+            target=_child_main,
+            args=(child_conn, build, spec, logs_out, level),
+            name="lcm-gpu-worker",
+            daemon=True,
         )
         self._heartbeat_s = heartbeat_s
         self._memory: tuple[int, int] | None = None
@@ -98,6 +107,10 @@ class ProcessRunner:
         self._last_read_s = 0.0
         self._process.start()
         child_conn.close()  # the parent's copy: EOF on our end must mean the child is gone
+        logs_out.close()
+        threading.Thread(
+            target=_relay_logs, args=(logs_in,), name="lcm-gpu-worker-logs", daemon=True
+        ).start()
         message = self._receive(start_timeout_s, "loading its models")
         if message[0] != "ready":
             self.kill()
@@ -194,9 +207,41 @@ def _error_from(message) -> BaseException:
     return WorkerError(text)
 
 
-def _child_main(conn, build: Callable, spec: WorkerSpec) -> None:
+class _PipeQueue:
+    """The one method QueueHandler needs of a queue, over a pipe to the parent."""
+
+    def __init__(self, conn) -> None:
+        self._conn = conn
+        self._lock = threading.Lock()
+
+    def put_nowait(self, record: logging.LogRecord) -> None:
+        with self._lock, contextlib.suppress(OSError, ValueError):  # the parent is gone
+            self._conn.send(record)
+
+
+def _relay_logs(conn) -> None:
+    """In the parent: hand each of the child's records to the logger it was made for."""
+    with conn:
+        while True:
+            try:
+                record = conn.recv()
+            except (EOFError, OSError):
+                return  # the child ended (or was killed mid-record: that record is lost)
+            logger = logging.getLogger(record.name)
+            if logger.isEnabledFor(record.levelno):
+                logger.handle(record)
+
+
+def _child_main(conn, build: Callable, spec: WorkerSpec, logs, level: int) -> None:
     # Ctrl-C reaches the whole process group: the parent decides when the worker stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    root = logging.getLogger()
+    # QueueHandler renders the message and drops args and exc_info, so the record pickles.
+    root.handlers[:] = [logging.handlers.QueueHandler(_PipeQueue(logs))]
+    root.setLevel(level)
+    from generation.library_logs import quiet_model_libraries
+
+    quiet_model_libraries()  # the child loads the models: their chatter starts here
     try:
         pipelines = build(spec)
     except BaseException as exc:  # every failure is reported, then the child ends

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import time
@@ -58,6 +59,31 @@ async def test_a_worker_process_makes_the_same_images_as_in_process(tiny_family,
     assert max_diff(result.images[0], expected.images[0]) <= 1
     per_image = runner.boundary_s / len(result.images)
     print(f"\nprocess boundary: {per_image * 1000:.2f} ms per 64² image")
+
+
+async def test_the_workers_log_lines_come_out_of_the_parents_handlers(tiny_family):
+    """One stream and one format: JSON logs, redaction and levels apply to the child's lines."""
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    keep = Keep()
+    logging.getLogger("tests.worker_child").addHandler(keep)
+    try:
+        engine = process_engine(tiny_family)
+        async with engine:
+            child = engine._runner.pid
+            await engine.submit(spec("a1", "LOG a harbour")).result()
+            deadline = time.monotonic() + 30
+            while not records and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+    finally:
+        logging.getLogger("tests.worker_child").removeHandler(keep)
+    [record] = records
+    assert record.getMessage() == f"child {child} says hello" and child != os.getpid()
+    assert record.levelno == logging.WARNING and record.process == child
 
 
 async def test_a_worker_killed_mid_batch_is_replaced_and_its_jobs_finish(tiny_family):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 
@@ -11,8 +12,9 @@ from generation.worker_process import WorkerSpec, build_pipelines
 class InjectingPipelines:
     """The real tiny PipelineSet in the child, with faults chosen by words in the prompt.
 
-    SLOW: each step sleeps. HANG: the first step never returns. FATAL: the call fails as a broken
-    CUDA context does. DIE: the child kills itself mid-batch (SIGKILL from inside).
+    LOG: the child logs a warning naming its pid. SLOW: each step sleeps. HANG: the first step
+    never returns. FATAL: the call fails as a broken CUDA context does. DIE: the child kills
+    itself mid-batch (SIGKILL from inside).
     """
 
     def __init__(self, inner) -> None:
@@ -20,6 +22,8 @@ class InjectingPipelines:
 
     def run(self, requests, on_step):
         prompts = " ".join(request.prompt for request in requests)
+        if "LOG" in prompts:
+            logging.getLogger("tests.worker_child").warning("child %d says hello", os.getpid())
         if "FATAL" in prompts:
             raise RuntimeError("CUDA error: device-side assert triggered")
 
