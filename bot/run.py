@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import sys
+import threading
 import time
 
 from bot.logs import configure_logging
@@ -56,17 +58,28 @@ def run(settings: Settings | None = None) -> int:
     except KeyboardInterrupt:
         pass
     except EngineDied as exc:
-        log.error("%s", exc)
-        print(f"error: {exc}", file=sys.stderr)
+        report_failure(str(exc))
         return 1
     except Exception as exc:
         reason = startup_failure(exc, settings)
         if reason is None:
             raise
-        log.error("could not start: %s", reason)
-        print(f"error: {reason}", file=sys.stderr)
+        log.debug("start failed", exc_info=exc)
+        report_failure(f"could not start: {reason}")
         return 1
     return 0
+
+
+def report_failure(reason: str) -> None:
+    """One line on stderr: the log line where logging shows errors, else a plain ``error:``.
+
+    Both at once would say it twice (the log handler writes to stderr too).
+    """
+    line = " ".join(reason.split())
+    if log.isEnabledFor(logging.ERROR):
+        log.error("%s", line)
+    else:
+        print(f"error: {line}", file=sys.stderr)
 
 
 def prepare_process(settings: Settings) -> None:
@@ -83,7 +96,8 @@ def startup_failure(exc: BaseException, settings: Settings) -> str | None:
     from sqlalchemy.exc import SQLAlchemyError
 
     from bot.status_server import HttpPortUnavailable
-    from generation.errors import GenerationError
+    from generation.errors import GenerationError, ModelUnavailable
+    from generation.worker_process import WorkerError
     from storage.cli import explain
     from storage.errors import StorageError
 
@@ -96,6 +110,12 @@ def startup_failure(exc: BaseException, settings: Settings) -> str | None:
         )
     if isinstance(exc, GenerationError | HttpPortUnavailable):
         return str(exc)
+    if isinstance(exc, WorkerError):
+        # Only the child's message crossed the pipe; the parent's traceback would show nothing.
+        kind, _, message = str(exc).partition(": ")
+        if kind == ModelUnavailable.__name__:
+            return message
+        return f"the GPU worker could not load the models: {exc}"
     if isinstance(exc, StorageError | SQLAlchemyError | CommandError):
         return explain(exc, settings.database_url)
     if isinstance(exc, discord.GatewayNotFound | discord.DiscordServerError):
@@ -107,18 +127,22 @@ def startup_failure(exc: BaseException, settings: Settings) -> str | None:
 
 async def serve(settings: Settings, **bot_options) -> None:
     """Own every resource the bot uses (the caller-owns pattern of discord.py's examples)."""
+    from generation.library_logs import quiet_model_libraries
+
+    # Before the imports below: importing the pipelines is what makes transformers give advice.
+    quiet_model_libraries()
+
     from bot.app import LcmBot
     from generation.devices import resolve_device, resolve_dtype
     from generation.engine import Engine, EngineConfig
     from generation.families import resolve_family
-    from generation.library_logs import quiet_model_libraries
     from generation.pipelines import PipelineSet
     from generation.styles import StyleLibrary
     from generation.worker_process import ProcessRunner, WorkerSpec
     from storage import migrate
     from storage.database import Database
 
-    quiet_model_libraries()
+    quiet_voice()
     family = resolve_family(settings.lcm_model, settings.model_overrides())
     styles = (
         StyleLibrary.load(settings.lcm_styles_file) if settings.lcm_styles_file else StyleLibrary()
@@ -145,9 +169,13 @@ async def serve(settings: Settings, **bot_options) -> None:
         warm_up=bool(settings.lcm_compile and settings.lcm_warmup),
     )
 
+    build = functools.partial(
+        build_in_worker, log_format=settings.lcm_log_format, log_level=settings.lcm_log_level
+    )
+
     def start_worker_process() -> ProcessRunner:
         # The models live in the child: a hung, crashed or broken worker is killed and replaced.
-        return ProcessRunner(worker, heartbeat_s=settings.lcm_heartbeat_s)
+        return ProcessRunner(worker, build=build, heartbeat_s=settings.lcm_heartbeat_s)
 
     def load_pipelines() -> PipelineSet:
         pipelines = PipelineSet(
@@ -170,8 +198,19 @@ async def serve(settings: Settings, **bot_options) -> None:
         dtype,
     )
     factory = start_worker_process if settings.lcm_worker == "process" else load_pipelines
-    engine = Engine(factory, family=family, styles=styles, config=config)
-    database = Database.open(settings.database_url)
+    # The first load happens here, not in the engine's worker thread: a model that cannot load
+    # then reaches run() once, as one line, instead of also being logged with a traceback there.
+    preloaded = [await _in_daemon_thread(factory)]
+
+    def runner_factory():
+        return preloaded.pop() if preloaded else factory()
+
+    try:
+        engine = Engine(runner_factory, family=family, styles=styles, config=config)
+        database = Database.open(settings.database_url)
+    except BaseException:
+        _close_runner(preloaded.pop())
+        raise
     async with engine, database:
         bot = LcmBot(
             settings=settings,
@@ -210,6 +249,62 @@ async def serve(settings: Settings, **bot_options) -> None:
             connection.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await connection
+
+
+def build_in_worker(spec, *, log_format: str, log_level: str):
+    """The worker process's models, built with the bot's logging and quiet libraries.
+
+    A spawned child starts with neither: its load bars and library advice would reach stderr, and
+    the traceback of a model that cannot load (logged at DEBUG) would be lost.
+    """
+    from generation.library_logs import quiet_model_libraries
+    from generation.worker_process import build_pipelines
+
+    configure_logging(log_format, log_level)  # the child never sees the token: nothing to redact
+    quiet_model_libraries()
+    return build_pipelines(spec)
+
+
+def quiet_voice() -> None:
+    """The bot never joins voice: discord.py's advice to install PyNaCl and davey misleads."""
+    import discord
+
+    discord.VoiceClient.warn_nacl = False
+    discord.VoiceClient.warn_dave = False
+
+
+async def _in_daemon_thread(load):
+    """``load()`` in a daemon thread: Ctrl-C during a long first download exits at once.
+
+    asyncio.to_thread's threads are joined at exit, so the process would wait for the download.
+    """
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+
+    def settle(outcome, failed: bool) -> None:
+        if future.done():  # cancelled: the start was interrupted
+            return
+        if failed:
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+    def target() -> None:
+        try:
+            outcome, failed = load(), False
+        except BaseException as exc:
+            outcome, failed = exc, True
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+            loop.call_soon_threadsafe(settle, outcome, failed)
+
+    threading.Thread(target=target, name="model-load", daemon=True).start()
+    return await future
+
+
+def _close_runner(runner) -> None:
+    close = getattr(runner, "close", None)  # a worker process ends; in-process pipelines need not
+    if close is not None:
+        close()
 
 
 async def _engine_dead(engine, interval_s: float = 1.0) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 
@@ -15,6 +16,11 @@ def quiet_model_libraries() -> None:
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
 
+    _drop(
+        "diffusers.models.modeling_utils",
+        # Logged at ERROR just before the same error is raised, which the caller reports once.
+        "An error occurred while trying to fetch ",
+    )
     diffusers_logging.set_verbosity_error()
     diffusers_logging.disable_progress_bar()
     transformers_logging.set_verbosity_error()
@@ -25,3 +31,19 @@ def quiet_model_libraries() -> None:
         from huggingface_hub.utils import enable_progress_bars
 
         enable_progress_bars()
+
+
+class _DropByPrefix(logging.Filter):
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.prefix)
+
+
+def _drop(logger_name: str, prefix: str) -> None:
+    """Drop one logger's records that start with ``prefix``; the logger's others stay."""
+    logger = logging.getLogger(logger_name)
+    if not any(isinstance(f, _DropByPrefix) and f.prefix == prefix for f in logger.filters):
+        logger.addFilter(_DropByPrefix(prefix))

@@ -22,6 +22,7 @@ from generation.canny import canny_edges
 from generation.decoding import DecodedBatch, decode_batch
 from generation.errors import GenerationCancelled, InvalidInput, ModelUnavailable
 from generation.families import LoraSource, Mode, ModelFamily
+from generation.load_errors import load_failure
 from generation.modes import MODES
 from generation.requests import GenerationRequest, GenerationResult
 from generation.styles import Style, StyleLibrary, style_adapter_name
@@ -31,6 +32,12 @@ log = logging.getLogger(__name__)
 # Return False to cancel the running batch.
 StepCallback = Callable[[int, int], bool | None]
 LCM_ADAPTER = "lcm"
+
+
+def _unavailable(what: str, source: str, exc: BaseException) -> ModelUnavailable:
+    """One line with the real cause; the library's chained traceback goes to DEBUG only."""
+    log.debug("loading %s from %s failed", what, source, exc_info=exc)
+    return ModelUnavailable(f"cannot load {what}: {load_failure(source, exc)}")
 
 
 class PipelineSet:
@@ -104,13 +111,16 @@ class PipelineSet:
                 self.family.base, dtype=self.dtype, use_safetensors=True, **extra
             )
         except (OSError, ValueError) as exc:
-            raise ModelUnavailable(
-                f"cannot load the {self.family.name} base model from {self.family.base}: {exc}"
-            ) from exc
+            base = self.family.base
+            raise _unavailable(f"the {self.family.name} base model", base, exc) from exc
         self._prepare(pipe)
         pipe.to(self.device)
         if self.family.lcm_lora is not None:
-            self._load_pipe_lora(pipe, self.family.lcm_lora, LCM_ADAPTER)
+            try:
+                self._load_pipe_lora(pipe, self.family.lcm_lora, LCM_ADAPTER)
+            except (OSError, ValueError) as exc:
+                source = self.family.lcm_lora.source
+                raise _unavailable(f"the {self.family.name} LCM-LoRA", source, exc) from exc
             if self.fuse_lcm_lora:
                 # Fuse before the styles load: unloading drops every adapter but keeps the merge.
                 pipe.fuse_lora(components=["unet"], adapter_names=[LCM_ADAPTER], lora_scale=1.0)
@@ -240,9 +250,7 @@ class PipelineSet:
                 variant=self.family.variants.get(source),
             )
         except (OSError, ValueError) as exc:
-            raise ModelUnavailable(
-                f"cannot load {cls.__name__} for {self.family.name} from {source}: {exc}"
-            ) from exc
+            raise _unavailable(f"{cls.__name__} for {self.family.name}", source, exc) from exc
         return model.to(self.device)
 
     def _build_animate(self):
