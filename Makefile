@@ -21,14 +21,15 @@ UV_COMPILE = $(BIN)/uv pip compile pyproject.toml requirements/tools.in --python
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# One venv holds one lock at a time: installing a lock forgets the other's stamp, and prune.py
-# removes what the lock does not list. Hashes are required, so nothing unlisted can come in; the
-# project itself is built with the locked setuptools (no isolated build fetching a newer one).
+# One venv holds one lock at a time: prune.py first removes what the lock does not list (and a
+# torch build pip would keep), and installing a lock forgets the other's stamp. Hashes are
+# required, so nothing unlisted can come in; the project itself is built with the locked setuptools
+# (no isolated build fetching a newer one).
 $(VENV)/.installed-%: requirements/%.txt pyproject.toml | $(BIN)/python
+	$(BIN)/python requirements/prune.py requirements/$*.txt
 	$(BIN)/python -m pip install --quiet --require-hashes \
 		$(if $(filter cpu,$*),--find-links $(TORCH_CPU_WHEELS)) -r requirements/$*.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
-	$(BIN)/python requirements/prune.py requirements/$*.txt
 	rm -f $(VENV)/.installed-*
 	touch $@
 

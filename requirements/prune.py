@@ -1,4 +1,4 @@
-"""Uninstall from this Python's environment every distribution that the given lock does not pin."""
+"""Before pip installs a lock: uninstall what the lock does not pin, and builds pip would keep."""
 
 from __future__ import annotations
 
@@ -16,23 +16,34 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def locked_names(lock: Path) -> set[str]:
-    return {
-        canonical(match[1])
-        for match in re.finditer(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", lock.read_text(), re.M)
+def pins(lock: Path) -> dict[str, str]:
+    pattern = r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)"
+    return {canonical(m[1]): m[2] for m in re.finditer(pattern, lock.read_text(), re.M)}
+
+
+def installed() -> dict[str, str]:
+    return {canonical(dist.metadata["Name"]): dist.version for dist in metadata.distributions()}
+
+
+def to_remove(have: dict[str, str], want: dict[str, str]) -> list[str]:
+    # Left by a re-lock that dropped it, or by the other lock (cpu <-> cuda) in this venv.
+    unlisted = have.keys() - want.keys() - {PROJECT}
+    # torch 2.13.0+cpu satisfies `torch==2.13.0` for pip (PEP 440 ignores the local label), so
+    # pip would keep the CPU build where the CUDA lock wants PyPI's: remove it first. (Plain string
+    # work: a fresh venv has no `packaging` to import.)
+    other_build = {
+        name
+        for name in have.keys() & want.keys()
+        if have[name] != want[name] and have[name].split("+")[0] == want[name].split("+")[0]
     }
-
-
-def installed_names() -> set[str]:
-    return {canonical(dist.metadata["Name"]) for dist in metadata.distributions()}
+    return sorted(unlisted | other_build)
 
 
 def main(lock: str) -> int:
-    extra = sorted(installed_names() - locked_names(Path(lock)) - {PROJECT})
-    if extra:
-        # A package dropped by a re-lock, or left by the other lock (cpu <-> cuda) in this venv.
-        print(f"not in {lock}, uninstalling: {' '.join(extra)}")
-        subprocess.run([sys.executable, "-m", "pip", "uninstall", "--yes", *extra], check=True)
+    remove = to_remove(installed(), pins(Path(lock)))
+    if remove:
+        print(f"not as {lock} pins them, uninstalling: {' '.join(remove)}")
+        subprocess.run([sys.executable, "-m", "pip", "uninstall", "--yes", *remove], check=True)
     return 0
 
 
