@@ -1,11 +1,4 @@
-"""`lcm-bot doctor`: check the setup item by item and say in plain words what is wrong.
-
-Items: the settings, the token's format, the database, the device and dtype, the model files, GPU
-memory against what the model family needs, the styles file, and the HTTP port. Each prints one
-line: `ok`, `warn` (works, but read this), `FAIL` (the bot will not start or will not work), or `--`
-(not checked because a setting it needs is broken). Any FAIL gives exit status 1. Nothing here
-changes anything: no database file is created, no model is built or downloaded.
-"""
+"""`lcm-bot doctor`: check the setup item by item and say in plain words what is wrong."""
 
 from __future__ import annotations
 
@@ -16,13 +9,14 @@ import re
 import shutil
 import socket
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from bot.run import MISSING_TOKEN
 from bot.settings import Settings, SettingsError, load_settings
+from generation.gpus import GpuInfo
 from generation.safetensors_mirror import PICKLE_WEIGHTS_NAME
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "FAIL", "--"
@@ -31,6 +25,7 @@ GB = 1e9
 # Which settings each item stands on; a broken one fails the item (or skips it, if not its own).
 ITEM_SETTINGS = {
     "token": ("DISCORD_TOKEN",),
+    "commands": ("DISCORD_GUILD_IDS", "DISCORD_GLOBAL_SYNC"),
     "database": ("DATABASE_URL",),
     "device": ("LCM_DEVICE", "LCM_DTYPE"),
     "model files": ("LCM_MODEL",),
@@ -41,6 +36,7 @@ ITEM_SETTINGS = {
 # The settings whose problems an item reports itself; the "settings" line reports the rest.
 OWN = {
     "token": ("DISCORD_TOKEN",),
+    "commands": ("DISCORD_GUILD_IDS", "DISCORD_GLOBAL_SYNC"),
     "database": ("DATABASE_URL",),
     "device": ("LCM_DEVICE", "LCM_DTYPE"),
     "model files": ("LCM_MODEL",),
@@ -121,7 +117,15 @@ class Check:
 
 
 def run_doctor(out: IO[str] | None = None) -> int:
-    """Print every check; return 1 if any failed, else 0."""
+    """Print every check; return 1 if any failed, else 0.
+
+    Items: the settings, the token's format, where slash commands are synced, the database, the
+    device and dtype, the model files (asking the hub about missing ones), GPU memory against
+    what the model family needs, the styles file and each style's source, and the HTTP port.
+    Each prints one line: `ok`, `warn` (works, but read this), `FAIL` (the bot will not start or
+    will not work), or `--` (not checked because a setting it needs is broken). Nothing here
+    changes anything: no database file is created, no model is built or downloaded.
+    """
     out = out or sys.stdout
     checks = list(doctor_checks())
     width = max(len(c.item) for c in checks)
@@ -172,11 +176,12 @@ def doctor_checks() -> Iterable[Check]:
             return Check(item, FAIL, f"could not be checked: {type(exc).__name__}: {exc}")
 
     yield guarded("token", lambda: check_token(settings.discord_token.get_secret_value()))
+    yield guarded("commands", lambda: check_commands(settings))
     yield guarded("database", lambda: check_database(settings.database_url))
     found: dict[str, Any] = {}
 
     def device_check() -> Check:
-        check, found["device"], found["dtype"] = check_device(
+        check, found["device"], found["dtype"], found["gpus"] = check_device(
             settings.lcm_device, settings.lcm_dtype, settings.lcm_model
         )
         return check
@@ -187,7 +192,10 @@ def doctor_checks() -> Iterable[Check]:
         lambda: check_model_files(settings.lcm_model, settings.model_overrides()),
     )
     yield guarded(
-        "GPU memory", lambda: check_memory(settings, found.get("device"), found.get("dtype"))
+        "GPU memory",
+        lambda: check_memory(
+            settings, found.get("device"), found.get("dtype"), found.get("gpus", ())
+        ),
     )
     yield guarded("styles", lambda: check_styles(settings.lcm_styles_file, settings.lcm_model))
     yield guarded("http", lambda: check_http(settings.lcm_http_host, settings.lcm_http_port))
@@ -260,6 +268,19 @@ def _token_user_id(first_part: str) -> int | None:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
     return int(decoded) if decoded.isdigit() and 15 <= len(decoded) <= 21 else None
+
+
+# ---------------------------------------------------------------------- slash commands
+
+
+def check_commands(settings: Settings) -> Check:
+    """Where the bot syncs its slash commands at start: the same plan `run` follows."""
+    from bot.command_sync import plan_sync
+
+    plan = plan_sync(settings)
+    where = plan.describe().removeprefix("slash commands: ")
+    # A global sync works, but an operator who does not know may wait an hour for nothing.
+    return Check("commands", OK if plan.guild_ids else WARN, where)
 
 
 # ---------------------------------------------------------------------- the database
@@ -364,9 +385,13 @@ def _existing_ancestor(path: Path) -> Path:
 
 
 def check_device(device_name: str, dtype_name: str, family: str):
-    """(check, device, dtype name); the device comes from generation.devices, as at start."""
+    """(check, device, dtype name, GPUs); the device comes from generation.devices, as at start.
+
+    The GPUs are asked of torch only when the device is CUDA, so a CPU machine pays nothing more.
+    """
     from generation.devices import resolve_device, resolve_dtype
     from generation.errors import InvalidInput
+    from generation.gpus import visible_gpus
 
     build = _torch_build()
     try:
@@ -378,25 +403,34 @@ def check_device(device_name: str, dtype_name: str, family: str):
             else " Check the NVIDIA driver (`nvidia-smi`); in Docker, the GPU reservation and "
             "the NVIDIA Container Toolkit."
         )
-        return Check("device", FAIL, f"LCM_DEVICE={device_name}: {exc}.{hint}"), None, None
+        return Check("device", FAIL, f"LCM_DEVICE={device_name}: {exc}.{hint}"), None, None, ()
     dtype = str(resolve_dtype(dtype_name, device)).removeprefix("torch.")
     if device.type == "cuda":
-        gpus = _visible_gpus()
+        gpus = visible_gpus()
         index = device.index or 0
-        if gpus is not None and index >= len(gpus):
-            detail = f"LCM_DEVICE={device_name}: only {len(gpus)} GPU(s) are visible, from 0"
-            return Check("device", FAIL, detail), None, None
-        gpu = gpus[index] if gpus else None
-        name = gpu.name if gpu else "an NVIDIA GPU (nvidia-smi not found: no details)"
-        if dtype == "bfloat16" and gpu and gpu.compute_capability and gpu.compute_capability < 8:
-            detail = f"{name} has no bfloat16 (compute capability {gpu.compute_capability})"
-            return Check("device", FAIL, detail + ": set LCM_DTYPE=float16 or auto"), None, None
-        detail = f"cuda:{index} ({name}), {dtype}; torch {_torch_version()}"
+        if index >= len(gpus):
+            detail = (
+                f"LCM_DEVICE={device_name}: torch sees {len(gpus)} GPU(s), numbered from 0 "
+                "(after CUDA_VISIBLE_DEVICES): pick one of them"
+            )
+            return Check("device", FAIL, detail), None, None, gpus
+        gpu = gpus[index]
+        major, minor = gpu.compute_capability
+        if dtype == "bfloat16" and major < 8:
+            detail = f"{gpu.name} has no bfloat16 (compute capability {major}.{minor})"
+            return (
+                Check("device", FAIL, detail + ": set LCM_DTYPE=float16 or auto"),
+                None,
+                None,
+                gpus,
+            )
+        others = f"; {len(gpus)} GPUs visible" if len(gpus) > 1 else ""
+        detail = f"cuda:{index} ({gpu.name}), {dtype}; torch {_torch_version()}{others}"
         if dtype == "float32":
             detail += " (float32 needs twice the memory of float16 and runs slower)"
-        return Check("device", OK, detail), device, dtype
+        return Check("device", OK, detail), device, dtype, gpus
     if device.type == "mps":
-        return Check("device", OK, f"mps (Apple GPU), {dtype}"), device, dtype
+        return Check("device", OK, f"mps (Apple GPU), {dtype}"), device, dtype, ()
     why = (
         "a CPU-only build of torch"
         if build == "cpu"
@@ -404,9 +438,10 @@ def check_device(device_name: str, dtype_name: str, family: str):
     )
     detail = f"cpu, {dtype}: no GPU ({why})"
     if dtype == "float16":
-        return Check("device", WARN, detail + "; float16 on a CPU is slow: use auto"), device, dtype
+        slow = detail + "; float16 on a CPU is slow: use auto"
+        return Check("device", WARN, slow), device, dtype, ()
     if family in ("tiny", "tiny-xl"):
-        return Check("device", OK, detail + "; fine for the tiny family"), device, dtype
+        return Check("device", OK, detail + "; fine for the tiny family"), device, dtype, ()
     return (
         Check(
             "device",
@@ -416,6 +451,7 @@ def check_device(device_name: str, dtype_name: str, family: str):
         ),
         device,
         dtype,
+        (),
     )
 
 
@@ -443,60 +479,6 @@ def _torch_build() -> str:
         return "unknown"
     # PyPI's Linux wheels without a tag are CUDA builds that pull NVIDIA's runtime packages.
     return "cuda" if "nvidia-" in needs else "cpu"
-
-
-@dataclass(frozen=True)
-class _Gpu:
-    name: str
-    uuid: str
-    free_gb: float
-    total_gb: float
-    compute_capability: float | None
-
-
-def _visible_gpus() -> list[_Gpu] | None:
-    """The GPUs CUDA numbers 0, 1, … here, from nvidia-smi; None without nvidia-smi.
-
-    Reads nvidia-smi rather than torch (the bot reaches torch only through generation) and
-    applies CUDA_VISIBLE_DEVICES (indices or UUIDs) the way CUDA does.
-    """
-    import subprocess
-
-    nvidia_smi = shutil.which("nvidia-smi")
-    if nvidia_smi is None:
-        return None
-    fields = "index,uuid,name,memory.free,memory.total,compute_cap"
-    try:
-        done = subprocess.run(
-            [nvidia_smi, f"--query-gpu={fields}", "--format=csv,noheader,nounits"],
-            capture_output=True,
-            text=True,
-            timeout=15,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if done.returncode != 0:
-        return []
-    gpus = []
-    for line in done.stdout.strip().splitlines():
-        index, uuid, name, free, total, capability = (v.strip() for v in line.split(","))
-        try:
-            cc = float(capability)
-        except ValueError:
-            cc = None
-        gpus.append((index, _Gpu(name, uuid, float(free) / 1024, float(total) / 1024, cc)))
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is None:
-        return [gpu for _, gpu in gpus]
-    picked = []
-    for wanted in (v.strip() for v in visible.split(",") if v.strip()):
-        match = [
-            g for i, g in gpus if wanted == i or (len(wanted) > 4 and g.uuid.startswith(wanted))
-        ]
-        if not match:
-            break  # CUDA stops at the first entry it cannot use
-        picked.append(match[0])
-    return picked
 
 
 # ---------------------------------------------------------------------- model files
@@ -560,6 +542,8 @@ def check_model_files(family_name: str, overrides: dict[str, str] | None = None)
     family = resolve_family(family_name, overrides)
     from huggingface_hub import constants, try_to_load_from_cache
 
+    from generation.load_errors import load_failure
+
     cache = Path(constants.HF_HUB_CACHE)
     missing_start, missing_later = [], []
     for part in _components(family):
@@ -583,6 +567,25 @@ def check_model_files(family_name: str, overrides: dict[str, str] | None = None)
         )
     need_gb = sum(p.gb for p in missing_start)
     names = ", ".join(f"{p.label} {p.source}" for p in missing_start)
+    if constants.HF_HUB_OFFLINE:
+        return Check(
+            "model files",
+            FAIL,
+            f"{family_name}: {names} are not in {cache} and HF_HUB_OFFLINE is set, so the bot "
+            "cannot start: unset HF_HUB_OFFLINE for the first start, or set HF_HOME to a cache "
+            "that has them",
+        )
+    # The hub first: a gated or missing repository is the cause to name, whatever the disk.
+    unanswered = None
+    for part in missing_start:
+        answer = ask_hub(part.source)
+        if answer.status == FAIL:
+            # A refusal in the very words the start would use (generation.load_errors).
+            why = load_failure(part.source, answer.refusal) if answer.refusal else answer.detail
+            return Check("model files", FAIL, f"{family_name} {part.label}: {why}")
+        if answer.status == WARN:
+            unanswered = answer.detail
+            break  # no hub here: asking about the other repositories would only wait longer
     free_gb = shutil.disk_usage(_existing_ancestor(cache)).free / GB
     if free_gb < need_gb + later_gb + 1:
         return Check(
@@ -592,46 +595,84 @@ def check_model_files(family_name: str, overrides: dict[str, str] | None = None)
             f"{need_gb + later_gb:.1f} GB with every mode) but only {free_gb:.1f} GB is free "
             f"under {cache}: free some space or set HF_HOME to a bigger disk",
         )
-    if constants.HF_HUB_OFFLINE:
-        return Check(
-            "model files",
-            FAIL,
-            f"{family_name}: {names} are not in {cache} and HF_HUB_OFFLINE is set, so the bot "
-            "cannot start: unset HF_HUB_OFFLINE for the first start, or set HF_HOME to a cache "
-            "that has them",
-        )
-    reachable, reason = _hub_reachable(constants.ENDPOINT, family.base)
     download = (
         f"{family_name}: not downloaded yet: the first start downloads {names} "
         f"(≈{need_gb:.1f} GB) into {cache}, with progress bars in the log{later}"
     )
-    if reachable:
+    if unanswered is None:
         return Check("model files", OK, download)
-    if reachable is False:
-        return Check("model files", FAIL, f"{family_name}: the hub says {reason}")
     return Check(
         "model files",
         WARN,
-        f"{download}. Could not check the hub ({constants.ENDPOINT}: {reason}): without "
-        "internet access here the first start fails; copy a filled HF_HOME over instead",
+        f"{download}. Could not check the hub: {unanswered}: without internet access here the "
+        "first start fails; copy a filled HF_HOME over instead",
     )
 
 
-def _hub_reachable(endpoint: str, repo: str) -> tuple[bool | None, str]:
-    """True: the repo is there; False: the hub answered that it is not; None: no answer."""
-    import urllib.error
-    import urllib.request
+# ---------------------------------------------------------------------- the hub
 
-    request = urllib.request.Request(f"{endpoint}/api/models/{repo}", method="HEAD")
+HUB_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class HubAnswer:
+    """What the hub said of one repository: OK, FAIL (it refused) or WARN (no answer at all)."""
+
+    status: str
+    detail: str = ""  # what happened, with the fix; empty for a refusal (the caller words it)
+    refusal: Exception | None = None  # GatedRepoError or RepositoryNotFoundError
+    files: tuple[str, ...] | None = None  # the repository's files, when it listed them
+
+
+def ask_hub(repo: str) -> HubAnswer:
+    """Whether the bot could download `repo` at start, asked the way it will download it.
+
+    huggingface_hub reads HF_ENDPOINT and the token (HF_TOKEN, else the one saved by `hf auth
+    login`) itself, as it does at start; its errors tell a gated repository, a missing or
+    private one and a refused token apart.
+    """
+    from huggingface_hub import HfApi, constants
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+
+    endpoint = constants.ENDPOINT
+    api = HfApi()
     try:
-        with urllib.request.urlopen(request, timeout=5):
-            return True, "ok"
-    except urllib.error.HTTPError as exc:
-        if exc.code in (401, 404):
-            return False, f"{repo} does not exist or is gated (HTTP {exc.code})"
-        return None, f"HTTP {exc.code}"
-    except (OSError, ValueError) as exc:
-        return None, str(getattr(exc, "reason", exc))
+        info = api.model_info(repo, timeout=HUB_TIMEOUT_S)
+        if info.gated:
+            # A gated repository's description is public; only auth-check says if files are.
+            api.auth_check(repo)
+    except RepositoryNotFoundError as exc:  # GatedRepoError included
+        return HubAnswer(FAIL, refusal=exc)
+    except HfHubHTTPError as exc:
+        code = exc.response.status_code if exc.response is not None else None
+        if code == 401:
+            token = _hub_token_source() or "the token"
+            return HubAnswer(
+                FAIL,
+                f"the hub refused {token} ({exc.server_message or 'HTTP 401'}): create a new "
+                f"read token at {endpoint}/settings/tokens, or unset HF_TOKEN for public models",
+            )
+        return HubAnswer(WARN, f"the hub at {endpoint} answered HTTP {code} about {repo}")
+    except Exception as exc:  # refused, DNS, timeout, proxy: the hub never answered
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return HubAnswer(WARN, f"no answer from {endpoint} ({type(exc).__name__}: {reason})")
+    files = None if info.siblings is None else tuple(f.rfilename for f in info.siblings)
+    return HubAnswer(OK, files=files)
+
+
+def _hub_token_source() -> str | None:
+    """Which token huggingface_hub sends, by name (never the token itself); None without one."""
+    from huggingface_hub import get_token
+
+    try:
+        token = get_token()
+    except Exception:  # an OIDC exchange that failed: the hub gets no token either
+        return None
+    if token is None:
+        return None
+    if os.environ.get("HF_TOKEN", "").strip() == token:
+        return "HF_TOKEN"
+    return "the saved hub token (`hf auth login`)"
 
 
 def _check_tiny(name: str) -> Check:
@@ -657,7 +698,10 @@ def _check_tiny(name: str) -> Check:
 # ---------------------------------------------------------------------- GPU memory
 
 
-def check_memory(settings: Settings, device, dtype: str | None) -> Check:
+def check_memory(
+    settings: Settings, device, dtype: str | None, gpus: Sequence[GpuInfo] = ()
+) -> Check:
+    """The family's needs against the free memory torch reports for the chosen device."""
     memory = MEMORY[settings.lcm_model]
     family = settings.lcm_model
     batch = settings.lcm_batch_images
@@ -670,19 +714,20 @@ def check_memory(settings: Settings, device, dtype: str | None) -> Check:
         f"batches of {batch} ({'float32' if factor > 1 else 'float16'}; README, GPU memory)"
     )
     if device.type == "cuda":
-        gpus = _visible_gpus()
-        if not gpus:
-            return Check("GPU memory", WARN, f"not measured (no nvidia-smi here); {needs}")
-        gpu = gpus[device.index or 0]
-        have = f"{gpu.free_gb:.1f} GB free of {gpu.total_gb:.1f} GB"
-        if gpu.free_gb < minimum:
+        index = device.index or 0
+        if index >= len(gpus):
+            return Check("GPU memory", WARN, f"not measured (torch lists no cuda:{index}); {needs}")
+        gpu = gpus[index]
+        free_gb, total_gb = gpu.free_bytes / GB, gpu.total_bytes / GB
+        have = f"{gpu.name}: {free_gb:.1f} GB free of {total_gb:.1f} GB"
+        if free_gb < minimum:
             return Check(
                 "GPU memory",
                 FAIL,
                 f"{have}; {needs}: choose a smaller family (sd15, ssd-1b), free the GPU, or use "
                 "float16",
             )
-        if gpu.free_gb < full:
+        if free_gb < full:
             return Check(
                 "GPU memory",
                 WARN,
@@ -713,6 +758,26 @@ def _system_memory_gb() -> float | None:
 # ---------------------------------------------------------------------- styles
 
 
+# File names of LoRA weights as they are shared; only .safetensors is ever loaded.
+WEIGHT_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
+HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
+
+
+def looks_like_path(source: str) -> bool:
+    """A style source as one writes a file: ./x, ~/x, /x, a/b/c, a\\b, or a weights file name.
+
+    `owner/name` is a hub id; anything else with a separator, or named like weights, is a path.
+    The bot itself takes a missing `loras/x.ckpt` for a hub id and fails at start downloading it.
+    """
+    return (
+        source.startswith((".", "~", "/"))
+        or source.count("/") > 1
+        or "\\" in source
+        or source.lower().endswith(WEIGHT_SUFFIXES)
+        or not HUB_ID.fullmatch(source)
+    )
+
+
 def check_styles(path: Path | None, family_name: str) -> Check:
     from generation.errors import ModelUnavailable
     from generation.families import HUB_FAMILIES
@@ -720,12 +785,20 @@ def check_styles(path: Path | None, family_name: str) -> Check:
 
     if path is None:
         return Check("styles", OK, "no styles file (LCM_STYLES_FILE is empty): /styles lists none")
+    # Sources as written, before the library takes a missing path for a hub id.
+    problems = [_missing_path(path, name, source) for name, source in _sources(path).items()]
+    problems = [problem for problem in problems if problem]
+    if problems:
+        return Check("styles", FAIL, "; ".join(problems))
     try:
         library = StyleLibrary.load(path)
     except ModelUnavailable as exc:
         return Check("styles", FAIL, f"LCM_STYLES_FILE: {exc}")
     if not len(library):
         return Check("styles", WARN, f"{path} parses but allows no style ([styles.NAME] tables)")
+    hub_problems, unanswered = _hub_styles(library, path)
+    if hub_problems:
+        return Check("styles", FAIL, "; ".join(hub_problems))
     family = HUB_FAMILIES.get(family_name)
     architecture = family.architecture if family else ("sdxl" if "xl" in family_name else "sd")
     fitting = library.for_architecture(architecture)
@@ -741,7 +814,106 @@ def check_styles(path: Path | None, family_name: str) -> Check:
         )
     if other:
         detail += f" ({other} for another architecture, not offered)"
+    if unanswered:
+        return Check("styles", WARN, f"{detail}; could not check the hub ids: {unanswered}")
     return Check("styles", OK, detail)
+
+
+def _sources(path: Path) -> dict[str, str]:
+    """{style: source} as written in the styles file; what is malformed, StyleLibrary reports."""
+    import tomllib
+
+    try:
+        table = tomllib.loads(path.read_text("utf-8")).get("styles", {})
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}
+    if not isinstance(table, dict):
+        return {}
+    return {
+        name: entry["source"]
+        for name, entry in table.items()
+        if isinstance(entry, dict) and isinstance(entry.get("source"), str) and entry["source"]
+    }
+
+
+def _missing_path(styles_file: Path, name: str, source: str) -> str | None:
+    """The problem with a style whose source is a path that is not there; None otherwise."""
+    if not looks_like_path(source) or "\x00" in source:
+        return None
+    # Resolved the way StyleLibrary does: relative to the styles file's folder.
+    where = (styles_file.parent / Path(source).expanduser()).resolve()
+    if where.exists():
+        return None
+    fix = f"put the weights there, or correct `source` in {styles_file}"
+    if not Path(source).expanduser().is_absolute():
+        fix += " (a relative path starts at that file's folder)"
+    if where.suffix.lower() in WEIGHT_SUFFIXES and where.suffix.lower() != ".safetensors":
+        fix += f"; and convert it to .safetensors: {where.suffix} files are never loaded"
+    return f"style {name!r}: {source} is a path, but {where} does not exist: {fix}"
+
+
+def _style_refusal(repo: str, refusal: Exception, styles_file: Path) -> str:
+    """A style's repository the hub refused, worded as the start words a model's."""
+    from huggingface_hub import constants
+    from huggingface_hub.errors import GatedRepoError
+
+    page = f"{constants.ENDPOINT}/{repo}"
+    token = _hub_token_source()
+    if isinstance(refusal, GatedRepoError):
+        if token:
+            return (
+                f"{repo} is gated and {token} has no access to it yet: accept its conditions at "
+                f"{page} with that token's account (some are approved by hand)"
+            )
+        return (
+            f"{repo} is gated and needs a token: accept its conditions at {page} while logged "
+            "in, then set HF_TOKEN to a read token of that account"
+        )
+    if token:
+        return (
+            f"{repo} is not on the Hugging Face hub, or it is private and {token} cannot read "
+            f"it: check `source` in {styles_file}, and the token's access"
+        )
+    return (
+        f"{repo} is not on the Hugging Face hub, or it is private: check `source` in "
+        f"{styles_file}; for a private repository set HF_TOKEN to a token that can read it"
+    )
+
+
+def _hub_styles(library, styles_file: Path) -> tuple[list[str], str | None]:
+    """(problems, why the hub did not answer) for the styles whose source is a hub id."""
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    problems: list[str] = []
+    for style in library:
+        if Path(style.source).is_absolute():
+            continue  # a local file or folder that exists (StyleLibrary resolved it)
+        weights = style.weight_name or "pytorch_lora_weights.safetensors"
+        if constants.HF_HUB_OFFLINE:
+            if not isinstance(try_to_load_from_cache(style.source, weights), str):
+                problems.append(
+                    f"style {style.name!r}: {style.source} ({weights}) is not in the cache "
+                    f"{constants.HF_HUB_CACHE} and HF_HUB_OFFLINE is set: unset it for the "
+                    "first start, or use a local .safetensors file"
+                )
+            continue
+        answer = ask_hub(style.source)
+        if answer.status == WARN:
+            return problems, answer.detail  # no hub here: asking again would only wait longer
+        if answer.status == FAIL:
+            why = (
+                _style_refusal(style.source, answer.refusal, styles_file)
+                if answer.refusal
+                else answer.detail
+            )
+            problems.append(f"style {style.name!r}: {why}")
+        elif style.weight_name and answer.files is not None and weights not in answer.files:
+            listed = ", ".join(f for f in answer.files if f.endswith(".safetensors")) or "none"
+            problems.append(
+                f"style {style.name!r}: {style.source} has no file {weights} (its .safetensors "
+                f"files: {listed}): correct `weight_name`"
+            )
+    return problems, None
 
 
 # ---------------------------------------------------------------------- http

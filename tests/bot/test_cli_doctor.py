@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.doctor import FAIL, OK, WARN, check_database, check_token
+from generation.gpus import GpuInfo
 from storage import migrate
 
 LCM_BOT = Path(sys.executable).with_name("lcm-bot")
@@ -62,16 +63,22 @@ def items(output: str) -> dict[str, tuple[str, str]]:
     return found
 
 
+GUILD_ID = "123456789012345678"
+
+
 def test_doctor_on_a_cpu_machine_with_the_tiny_family_reports_everything_fine(env, tmp_path):
     database = tmp_path / "lcm.sqlite3"
     url = f"sqlite+aiosqlite:///{database}"
     migrate.upgrade(url, "head")
-    done = lcm_bot(["doctor"], {**env, "DATABASE_URL": url}, tmp_path)
+    done = lcm_bot(
+        ["doctor"], {**env, "DATABASE_URL": url, "DISCORD_GUILD_IDS": GUILD_ID}, tmp_path
+    )
     report = items(done.stdout)
     assert done.returncode == 0, done.stdout + done.stderr
     assert set(report) == {
         "settings",
         "token",
+        "commands",
         "database",
         "device",
         "model files",
@@ -197,43 +204,132 @@ def test_database_check_tells_new_empty_and_migrated_databases_apart(tmp_path):
     assert behind.status == WARN and "the newest is" in behind.detail
 
 
-@pytest.fixture
-def fake_nvidia_smi(tmp_path, monkeypatch):
-    """An nvidia-smi on PATH reporting two cards: a 12 GB RTX 3060 and a 24 GB RTX 4090."""
-    script = tmp_path / "bin" / "nvidia-smi"
-    script.parent.mkdir()
-    script.write_text(
-        "#!/bin/sh\n"
-        "echo '0, GPU-aaaa1111, NVIDIA GeForce RTX 3060, 11500, 12288, 8.6'\n"
-        "echo '1, GPU-bbbb2222, NVIDIA GeForce RTX 4090, 23000, 24564, 8.9'\n"
-    )
-    script.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{script.parent}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+@pytest.mark.parametrize(
+    ("guild_ids", "global_sync", "status", "says"),
+    [
+        ("", "false", WARN, "synced globally because DISCORD_GUILD_IDS is empty: Discord can take"),
+        (GUILD_ID, "false", OK, f"synced to 1 server(s) ({GUILD_ID}), visible at once"),
+        (GUILD_ID, "true", OK, "visible at once and globally (Discord can take up to an hour"),
+        ("my-server", "false", FAIL, "DISCORD_GUILD_IDS: 'my-server' is not a server id"),
+    ],
+)
+def test_doctor_says_where_the_slash_commands_will_appear(
+    env, tmp_path, guild_ids, global_sync, status, says
+):
+    settings = {"DISCORD_GUILD_IDS": guild_ids, "DISCORD_GLOBAL_SYNC": global_sync}
+    done = lcm_bot(["doctor"], {**env, **settings}, tmp_path)
+    report = items(done.stdout)
+    assert report["commands"][0] == status and says in report["commands"][1], done.stdout
+    # A bad server id is the commands line's finding, not a second one on the settings line.
+    assert report["settings"][0] == OK, done.stdout
 
 
 @pytest.mark.parametrize(
-    ("family", "dtype", "visible", "batch", "status"),
+    ("source", "where"),
     [
-        ("sd15", "float16", None, 2, OK),  # 11.2 GB free; needs ≈10.2 GB with every mode
-        ("sd15", "float16", None, 8, WARN),  # starts (≈3.1 GB), but ≈15 GB for batches of 8
-        ("sdxl", "float32", None, 1, FAIL),  # ≈19.6 GB just to start in float32
-        ("sdxl", "float16", "1", 4, OK),  # the 4090 (22.5 GB free): ≈20.6 GB at batches of 4
-        ("sdxl", "float16", "GPU-bbbb", 8, WARN),  # picked by UUID; ≈30.6 GB at batches of 8
+        ("loras/pixel.ckpt", "loras/pixel.ckpt"),  # the issue's typo: once taken for a hub id
+        ("./loras/pixel", "loras/pixel"),
+        ("weights/sd15/pixel-lora", "weights/sd15/pixel-lora"),
+        ("pixel.safetensors", "pixel.safetensors"),
+        ("pixel", "pixel"),
     ],
 )
-def test_gpu_memory_is_measured_against_what_the_family_needs(
-    fake_nvidia_smi, monkeypatch, family, dtype, visible, batch, status
+def test_a_style_path_that_is_not_there_fails_with_the_style_the_path_and_the_fix(
+    env, tmp_path, source, where
 ):
-    from types import SimpleNamespace
+    styles = tmp_path / "conf" / "styles.toml"
+    styles.parent.mkdir()
+    styles.write_text(f'[styles.pixel-art]\nsource = "{source}"\narchitecture = "sd"\n')
+    # No hub at all: a path must never be asked of the hub as if it were a repository id.
+    env = {
+        **env,
+        "LCM_STYLES_FILE": str(styles),
+        "HF_ENDPOINT": f"http://127.0.0.1:{_closed_port()}",
+    }
+    done = lcm_bot(["doctor"], env, tmp_path)
+    status, detail = items(done.stdout)["styles"]
+    assert done.returncode == 1 and status == FAIL, done.stdout
+    resolved = styles.parent / where
+    assert detail.startswith(
+        f"style 'pixel-art': {source} is a path, but {resolved} does not exist"
+    )
+    assert f"put the weights there, or correct `source` in {styles}" in detail
+    assert ("never loaded" in detail) == source.endswith(".ckpt"), detail
+
+
+def test_a_style_path_that_is_there_passes_without_asking_the_hub(env, tmp_path):
+    (tmp_path / "loras").mkdir()
+    (tmp_path / "loras" / "pixel.safetensors").write_bytes(b"")  # StyleLibrary checks no content
+    styles = tmp_path / "styles.toml"
+    styles.write_text('[styles.pixel-art]\nsource = "loras/pixel.safetensors"\n')
+    env = {
+        **env,
+        "LCM_STYLES_FILE": str(styles),
+        "HF_ENDPOINT": f"http://127.0.0.1:{_closed_port()}",
+    }
+    done = lcm_bot(["doctor"], env, tmp_path)
+    assert items(done.stdout)["styles"] == (OK, f"{styles}: 1 style(s); for tiny: pixel-art")
+
+
+GB = 10**9
+
+
+def _gpu(index: int, name: str, free_gb: float, total_gb: float, cc=(8, 9)) -> GpuInfo:
+    return GpuInfo(index, name, int(free_gb * GB), int(total_gb * GB), cc)
+
+
+# Two devices as torch lists them: a 12 GB RTX 3060 and a MIG slice of an H100 (which nvidia-smi's
+# card list never showed).
+GPUS = (
+    _gpu(0, "NVIDIA GeForce RTX 3060", 11.2, 12.5, (8, 6)),
+    _gpu(1, "NVIDIA H100 80GB HBM3 MIG 3g.40gb", 22.5, 40.0, (9, 0)),
+)
+
+
+@pytest.mark.parametrize(
+    ("family", "dtype", "index", "batch", "status"),
+    [
+        ("sd15", "float16", 0, 2, OK),  # 11.2 GB free; needs ≈10.2 GB with every mode
+        ("sd15", "float16", 0, 8, WARN),  # starts (≈3.1 GB), but ≈15 GB for batches of 8
+        ("sdxl", "float32", 0, 1, FAIL),  # ≈19.6 GB just to start in float32
+        ("sdxl", "float16", 1, 4, OK),  # the MIG slice (22.5 GB free): ≈20.6 GB at batches of 4
+        ("sdxl", "float16", 1, 8, WARN),  # ≈30.6 GB at batches of 8
+    ],
+)
+def test_gpu_memory_is_measured_against_what_the_family_needs(family, dtype, index, batch, status):
+    import torch
 
     from bot.doctor import check_memory
     from bot.settings import Settings
 
-    if visible is not None:
-        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
     settings = Settings(_env_file=None, lcm_model=family, lcm_batch_images=batch)
-    check = check_memory(settings, SimpleNamespace(type="cuda", index=0), dtype)
-    free = 23000 / 1024 if visible else 11500 / 1024
+    check = check_memory(settings, torch.device("cuda", index), dtype, GPUS)
+    gpu = GPUS[index]
     assert check.status == status, check.detail
-    assert f"{free:.1f} GB free" in check.detail and family in check.detail
+    assert f"{gpu.name}: {gpu.free_bytes / GB:.1f} GB free of {gpu.total_bytes / GB:.1f} GB" in (
+        check.detail
+    )
+    assert family in check.detail
+
+
+def test_gpu_memory_without_the_chosen_device_says_so():
+    import torch
+
+    from bot.doctor import check_memory
+    from bot.settings import Settings
+
+    settings = Settings(_env_file=None, lcm_model="sd15")
+    check = check_memory(settings, torch.device("cuda", 2), "float16", GPUS)
+    assert check.status == WARN and "torch lists no cuda:2" in check.detail
+
+
+@pytest.mark.gpu
+def test_doctor_names_the_gpu_torch_uses_with_its_free_memory(env, tmp_path):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    name = torch.cuda.get_device_properties(0).name
+    done = lcm_bot(["doctor"], {**env, "LCM_DEVICE": "cuda:0"}, tmp_path)
+    report = items(done.stdout)
+    assert report["device"][0] == OK and f"cuda:0 ({name})" in report["device"][1], done.stdout
+    assert report["GPU memory"][1].startswith(f"{name}: "), done.stdout
