@@ -1,13 +1,4 @@
-"""Benchmark: how long the real `lcm-bot generate` takes to refuse bad input (1×1 image and more).
-
-    .venv/bin/python bench/cli_refusal.py --runs 7 --json bench/results/cli-refusal.json
-
-Each case runs the installed console script as a fresh process, the way an operator would, with
-the default family (sd15: refusing needs none of its files), no hub access and an empty working
-directory (so no `.env` leaks in). One untimed run per case first warms the file cache; the
-median of the timed runs is the figure. `--baseline` copies the medians of an earlier result (the
-same script run against an older checkout with `--lcm-bot`) into this one, for comparison.
-"""
+"""Benchmark: how long the real `lcm-bot generate` takes to refuse bad input, a 1×1 image first."""
 
 from __future__ import annotations
 
@@ -26,6 +17,13 @@ from pathlib import Path
 
 from PIL import Image
 
+# .venv/bin/python bench/cli_refusal.py --runs 7 --json bench/results/cli-refusal.json
+#
+# Each case runs the installed console script as a fresh process, the way an operator would, with
+# the default family (sd15: refusing needs none of its files), no hub access and an empty working
+# directory (so no `.env` leaks in). One untimed run per case first warms the file cache; the
+# median of the timed runs is the figure. `--baseline` copies the medians of an earlier result
+# (the same script run against an older checkout with `--lcm-bot`) into this one, to compare.
 LCM_BOT = Path(sys.executable).with_name("lcm-bot")
 # The acceptance bound in issue 17: a refusal must come back in under 1.5 s.
 BOUND_S = 1.5

@@ -1,5 +1,4 @@
-"""The `lcm-bot` command line: `run` (the bot), `doctor` (check the setup), `health` (ask a running
-bot), `generate` (one local job, files out), `bench` and `db`."""
+"""The `lcm-bot` command line: run, doctor, health, generate, bench, db and --version."""
 
 from __future__ import annotations
 

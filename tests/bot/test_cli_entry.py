@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import tomllib
@@ -11,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.bot.cli_env import clean_env
+
 LCM_BOT = Path(sys.executable).with_name("lcm-bot")
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
@@ -18,16 +19,7 @@ PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 @pytest.fixture
 def env(tmp_path) -> dict[str, str]:
     """No token, the tiny family (not built: doctor only looks), SQLite in tmp, no HTTP port."""
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(tmp_path),
-        "HF_HOME": str(tmp_path / "hf"),
-        "HF_HUB_OFFLINE": "1",
-        "LCM_MODEL": "tiny",
-        "LCM_TINY_CACHE": str(tmp_path / "tiny"),
-        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'lcm.sqlite3'}",
-        "LCM_HTTP_PORT": "0",
-    }
+    return clean_env(tmp_path, HF_HUB_OFFLINE="1")
 
 
 def run(command: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str, str]:

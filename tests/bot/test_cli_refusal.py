@@ -1,13 +1,7 @@
-"""`lcm-bot generate` refuses bad input before torch, diffusers, transformers or alembic loads.
-
-The installed console script runs under `python -X importtime`, which lists every module the
-process imported; a refusal must list none of the model libraries. How fast that makes a refusal
-is measured by bench/cli_refusal.py, not here.
-"""
+"""`lcm-bot generate` refuses bad input before torch, diffusers, transformers or alembic loads."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +9,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from tests.bot.cli_env import clean_env
+
+# The console script runs under `python -X importtime`, which lists every module the process
+# imported. How fast a refusal is, is measured by bench/cli_refusal.py, not here.
 LCM_BOT = Path(sys.executable).with_name("lcm-bot")
 MODEL_LIBRARIES = ("torch", "diffusers", "transformers")
 # Not a model library, but a third of a second that only `lcm-bot db` needs.
@@ -61,12 +59,7 @@ def imported_top_level(importtime_stderr: str) -> set[str]:
     ],
 )
 def test_a_refusal_imports_no_model_library(folder, args, message):
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": str(folder),
-        "HF_HOME": str(folder / "hf"),
-        "HF_HUB_OFFLINE": "1",
-    }
+    env = clean_env(folder, HF_HUB_OFFLINE="1")
     # sd15, the default family: refusing needs none of its files, so nothing is downloaded.
     command = [sys.executable, "-X", "importtime", str(LCM_BOT), "generate", "a fox"]
     command += ["--model", "sd15", "--out", "out", *args]
