@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import signal
 import sys
@@ -169,13 +168,10 @@ async def serve(settings: Settings, **bot_options) -> None:
         warm_up=bool(settings.lcm_compile and settings.lcm_warmup),
     )
 
-    build = functools.partial(
-        build_in_worker, log_format=settings.lcm_log_format, log_level=settings.lcm_log_level
-    )
-
     def start_worker_process() -> ProcessRunner:
         # The models live in the child: a hung, crashed or broken worker is killed and replaced.
-        return ProcessRunner(worker, build=build, heartbeat_s=settings.lcm_heartbeat_s)
+        # Its log records come back here and go out through this process's handlers.
+        return ProcessRunner(worker, heartbeat_s=settings.lcm_heartbeat_s)
 
     def load_pipelines() -> PipelineSet:
         pipelines = PipelineSet(
@@ -249,20 +245,6 @@ async def serve(settings: Settings, **bot_options) -> None:
             connection.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await connection
-
-
-def build_in_worker(spec, *, log_format: str, log_level: str):
-    """The worker process's models, built with the bot's logging and quiet libraries.
-
-    A spawned child starts with neither: its load bars and library advice would reach stderr, and
-    the traceback of a model that cannot load (logged at DEBUG) would be lost.
-    """
-    from generation.library_logs import quiet_model_libraries
-    from generation.worker_process import build_pipelines
-
-    configure_logging(log_format, log_level)  # the child never sees the token: nothing to redact
-    quiet_model_libraries()
-    return build_pipelines(spec)
 
 
 def quiet_voice() -> None:

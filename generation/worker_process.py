@@ -106,6 +106,8 @@ class ProcessRunner:
         self.boundary_s = 0.0  # time spent moving batches and results across, for measurements
         self._last_read_s = 0.0
         self._process.start()
+        self._pid = self._process.pid
+        self._ended = False
         child_conn.close()  # the parent's copy: EOF on our end must mean the child is gone
         logs_out.close()
         threading.Thread(
@@ -119,7 +121,7 @@ class ProcessRunner:
 
     @property
     def pid(self) -> int | None:
-        return self._process.pid
+        return self._pid
 
     def run(self, requests: Sequence, on_step: Callable[[int, int], bool | None]) -> list:
         """Run a batch in the child; ``on_step`` is called here, in the engine's worker thread."""
@@ -158,7 +160,7 @@ class ProcessRunner:
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Ask the child to exit; kill it if it does not."""
-        if self._process.is_alive():
+        if not self._ended and self._process.is_alive():
             with contextlib.suppress(OSError, ValueError):
                 self._conn.send(("exit",))
             self._process.join(timeout_s)
@@ -166,10 +168,16 @@ class ProcessRunner:
 
     def kill(self) -> None:
         """End the child now (a hung step cannot be interrupted any other way)."""
+        if self._ended:
+            return
         if self._process.is_alive():
             self._process.kill()
         self._process.join(5.0)
         self._conn.close()
+        # Its sentinel pipe stays open until then: 20 worker kills would leak 20 descriptors.
+        with contextlib.suppress(ValueError):  # still running after the join: nothing to free
+            self._process.close()
+            self._ended = True
 
     def _send(self, message) -> None:
         try:
@@ -190,7 +198,7 @@ class ProcessRunner:
             self._last_read_s = time.perf_counter() - started
             return message
         except (EOFError, OSError) as exc:
-            code = self._process.exitcode
+            code = None if self._ended else self._process.exitcode
             raise WorkerLost(
                 f"the GPU worker process died while {doing} (exit code {code})"
             ) from exc

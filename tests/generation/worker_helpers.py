@@ -12,9 +12,9 @@ from generation.worker_process import WorkerSpec, build_pipelines
 class InjectingPipelines:
     """The real tiny PipelineSet in the child, with faults chosen by words in the prompt.
 
-    LOG: the child logs a warning naming its pid. SLOW: each step sleeps. HANG: the first step
-    never returns. FATAL: the call fails as a broken CUDA context does. DIE: the child kills
-    itself mid-batch (SIGKILL from inside).
+    LOG: the child logs a warning naming its pid. FAIL: the call fails (the jobs' own fault).
+    SLOW: each step sleeps. HANG: the first step never returns. FATAL: the call fails as a
+    broken CUDA context does. DIE: the child kills itself mid-batch (SIGKILL from inside).
     """
 
     def __init__(self, inner) -> None:
@@ -24,6 +24,8 @@ class InjectingPipelines:
         prompts = " ".join(request.prompt for request in requests)
         if "LOG" in prompts:
             logging.getLogger("tests.worker_child").warning("child %d says hello", os.getpid())
+        if "FAIL" in prompts and "FATAL" not in prompts:
+            raise RuntimeError("injected failure")  # the jobs' own fault: the worker stays
         if "FATAL" in prompts:
             raise RuntimeError("CUDA error: device-side assert triggered")
 
