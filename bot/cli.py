@@ -325,7 +325,7 @@ def _checked_request(args: argparse.Namespace, settings: Settings):
 
     Nothing imported here may import torch or diffusers; tests/bot/test_cli_refusal.py checks it.
     """
-    from generation.families import Mode, resolve_family
+    from generation.families import TINY_FAMILIES, Mode, resolve_family
     from generation.image_decode import alpha_mask, decode_image, decode_mask
     from generation.requests import GenerationRequest, validate_request
     from generation.sizing import parse_size
@@ -343,7 +343,12 @@ def _checked_request(args: argparse.Namespace, settings: Settings):
     else:
         mask = None
     # A tiny family is built on first use (with torch), so the family comes after the uploads.
-    family = resolve_family(args.model or settings.lcm_model, settings.model_overrides())
+    name = args.model or settings.lcm_model
+    if name in TINY_FAMILIES:
+        from generation.library_logs import quiet_model_libraries
+
+        quiet_model_libraries()  # a first build loads diffusers: quiet it first, as for a job
+    family = resolve_family(name, settings.model_overrides())
     styles_file = args.styles_file or settings.lcm_styles_file
     styles = StyleLibrary.load(styles_file) if styles_file else StyleLibrary()
 
