@@ -34,7 +34,7 @@ class EngineDied(RuntimeError):
     """The engine's worker is gone for good (e.g. the GPU itself failed)."""
 
 
-def run(settings: Settings | None = None) -> int:
+def run(settings: Settings | None = None, **bot_options) -> int:
     """Start the bot and serve until stopped; returns the process exit status.
 
     Settings problems and a missing token exit with status 2 before anything slow starts; a
@@ -53,7 +53,7 @@ def run(settings: Settings | None = None) -> int:
         return 2
     prepare_process(settings)
     try:
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, **bot_options))
     except KeyboardInterrupt:
         pass
     except EngineDied as exc:
@@ -62,7 +62,10 @@ def run(settings: Settings | None = None) -> int:
     except Exception as exc:
         reason = startup_failure(exc, settings)
         if reason is None:
-            raise
+            # A bug: its traceback goes through logging, which redacts the token (Python's own
+            # print of an uncaught exception would not, and would break JSON logs).
+            log.critical("the bot stopped on an unexpected error", exc_info=exc)
+            return 1
         log.debug("start failed", exc_info=exc)
         report_failure(f"could not start: {reason}")
         return 1
@@ -84,7 +87,8 @@ def report_failure(reason: str) -> None:
 def prepare_process(settings: Settings) -> None:
     """Logging as the settings say (the token redacted), and `.env` paths for the libraries."""
     token = settings.discord_token.get_secret_value()
-    configure_logging(settings.lcm_log_format, settings.lcm_log_level, secrets=[token])
+    secrets = [token, settings.hf_token.get_secret_value()]
+    configure_logging(settings.lcm_log_format, settings.lcm_log_level, secrets=secrets)
     settings.export_environment()  # HF_HOME from .env, before the model libraries load
 
 
@@ -119,6 +123,15 @@ def startup_failure(exc: BaseException, settings: Settings) -> str | None:
         return explain(exc, settings.database_url)
     if isinstance(exc, discord.GatewayNotFound | discord.DiscordServerError):
         return f"Discord is not answering ({exc}); try again in a few minutes"
+    if isinstance(exc, discord.Forbidden):
+        return (
+            f"Discord refused a request at start ({exc.status}: {exc.text or 'no reason'}): "
+            "for the command sync, check that the bot is in every server of DISCORD_GUILD_IDS "
+            "and was invited with the applications.commands scope (the invite link is in the "
+            "log above)"
+        )
+    if isinstance(exc, discord.HTTPException):
+        return f"Discord refused a request at start ({exc.status}: {exc.text or 'no reason'})"
     if isinstance(exc, OSError):
         return f"cannot reach Discord or a model server: {exc}"
     return None

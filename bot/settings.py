@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     # here so that values in `.env` reach them too (see `export_environment`).
     hf_home: str | None = Field(default=None, description="Hugging Face cache for model weights")
     lcm_tiny_cache: str | None = Field(default=None, description="where tiny families are built")
+    hf_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="Hugging Face read token, for gated or private models (secret)",
+    )
 
     @field_validator("lcm_styles_file", mode="before")
     @classmethod
@@ -186,13 +190,16 @@ class Settings(BaseSettings):
         return parse_guild_ids(self.discord_guild_ids)
 
     def export_environment(self) -> None:
-        """Hand HF_HOME and LCM_TINY_CACHE from `.env` to the libraries that read os.environ.
+        """Hand HF_HOME, LCM_TINY_CACHE and HF_TOKEN from `.env` to the libraries that read
+        os.environ (the worker process inherits them too).
 
         Call before huggingface_hub is first imported: it reads HF_HOME once, at import.
         """
         for name, value in (("HF_HOME", self.hf_home), ("LCM_TINY_CACHE", self.lcm_tiny_cache)):
             if value:
                 os.environ[name] = str(Path(value).expanduser())
+        if token := self.hf_token.get_secret_value():
+            os.environ["HF_TOKEN"] = token
 
 
 def parse_guild_ids(text: str) -> list[int]:

@@ -294,3 +294,18 @@ async def test_the_traceback_of_a_failed_load_is_in_the_debug_log(tmp_path, tiny
     assert "huggingface_hub.errors.OfflineModeIsEnabled" in stderr, "the real cause's trace"
     errors = [line for line in stderr.splitlines() if " ERROR " in line]
     assert len(errors) == 1, stderr
+
+
+@pytest.mark.slow
+async def test_hf_token_in_env_file_reaches_the_hub_and_never_the_log(tmp_path, tiny_family):
+    """`make run` reads `.env`: a token written there must be the one the hub is sent."""
+    token = "hf_" + "y" * 34
+    (tmp_path / ".env").write_text(f"HF_TOKEN={token}\n")
+    env = operator_env(tmp_path, DISCORD_TOKEN=DUMMY_TOKEN, LCM_MODEL="sd15", LCM_WORKER="thread")
+    env["HF_HUB_OFFLINE"] = "0"
+    async with fake_hub("GatedRepo") as endpoint:
+        status, stderr = await lcm_bot_run({**env, "HF_ENDPOINT": endpoint}, tmp_path)
+    assert status == 1, stderr
+    # Without the token the hub's refusal reads "gated and needs a token".
+    assert "the hub token in use has no access to it yet" in the_one_error_line(stderr)
+    assert token not in stderr

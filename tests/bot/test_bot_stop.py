@@ -10,33 +10,12 @@ import pytest
 
 from storage.database import Database
 from storage.models import JobStatus
+from tests.bot.process_waits import bot_progress, wait_with_progress
 from tests.bot.test_bot_crash import _jobs, start_bot_process
 from tests.discord_double import DiscordDouble
 
 DRAIN_S = 4.0
 JOBS = 6
-
-
-async def wait_with_progress(check, progress, *, stall_s: float, what: str):
-    """Wait for ``check()``; the deadline moves on whenever ``progress()`` changes.
-
-    A busy 2-core machine is slow, not stuck: only a stall this long fails the test.
-    """
-    last, since = await progress(), time.monotonic()
-    while not (found := await check()):
-        now = await progress()
-        if now != last:
-            last, since = now, time.monotonic()
-        assert time.monotonic() - since < stall_s, f"no progress for {stall_s} s: {what}"
-        await asyncio.sleep(0.1)
-    return found
-
-
-def _log_size(log):
-    async def size():
-        return log.stat().st_size if log.exists() else 0
-
-    return size
 
 
 def everything_users_saw(double: DiscordDouble, records) -> list[str]:
@@ -66,7 +45,11 @@ async def test_a_stop_drains_exits_0_and_every_accepted_job_is_delivered_after_r
             double.add_member(double.guild, user)
         first = await start_bot_process(double, database_url, log, extra_env=extra)
         try:
-            await double.wait_until(lambda: double.sync_count(double.guild) >= 1, 120, "sync")
+
+            async def synced():
+                return double.sync_count(double.guild) >= 1
+
+            await wait_with_progress(synced, bot_progress(log, double), what="the command sync")
             await double.wait_until_connected()
             # Batches short against the drain when one should finish inside it; long otherwise,
             # so that jobs are still waiting when the signal comes.
@@ -87,7 +70,7 @@ async def test_a_stop_drains_exits_0_and_every_accepted_job_is_delivered_after_r
                     jobs = await _jobs(database, users)
                     return any(job.status is JobStatus.RUNNING for job in jobs)
 
-                await wait_with_progress(running, _log_size(log), stall_s=120, what="a start")
+                await wait_with_progress(running, bot_progress(log, double), what="a start")
         finally:
             # After the acknowledgements alone, admissions are still in progress.
             first.send_signal(stop_signal)
@@ -116,7 +99,7 @@ async def test_a_stop_drains_exits_0_and_every_accepted_job_is_delivered_after_r
                 return sum(job.status is JobStatus.FINISHED for job in await _jobs(database, users))
 
             jobs = await wait_with_progress(
-                all_finished, finished_count, stall_s=120, what="jobs after the restart"
+                all_finished, finished_count, what="jobs after the restart"
             )
         finally:
             second.send_signal(signal.SIGTERM)

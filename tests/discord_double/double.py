@@ -401,10 +401,12 @@ class DiscordDouble:
         after_processing: bool = False,
         routes: Collection[str] | None = None,
         max_consecutive: int = 1,
+        echo_request: bool = False,
     ) -> None:
         """Answer ``fraction`` of API calls with ``status``. discord.py retries 500/502/504/524
         after 1 s, 3 s, ...; with ``after_processing`` the write happens first (a lost answer),
-        which is how duplicates reach users."""
+        which is how duplicates reach users. ``echo_request``: the error message quotes the
+        request with its Authorization header, as some proxies' error pages do."""
         self.fault_plans.append(
             faults.make_plan(
                 "server_error",
@@ -414,6 +416,7 @@ class DiscordDouble:
                 max_consecutive=max_consecutive,
                 status=status,
                 after_processing=after_processing,
+                echo_request=echo_request,
             )
         )
 

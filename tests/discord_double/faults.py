@@ -25,6 +25,7 @@ class FaultPlan:
     is_global: bool = False
     after_processing: bool = False
     cloudflare: bool = False  # a 429 without Via: discord.py raises instead of retrying
+    echo_request: bool = False  # the error page quotes the request, Authorization header and all
     consecutive: dict[str, int] = field(default_factory=dict)
 
     def applies(self, call: RestCall) -> bool:
@@ -84,6 +85,7 @@ def make_plan(
     is_global: bool = False,
     after_processing: bool = False,
     cloudflare: bool = False,
+    echo_request: bool = False,
 ) -> FaultPlan:
     if not 0.0 <= fraction <= 1.0:
         raise ValueError("fraction must be within [0, 1]")
@@ -98,4 +100,5 @@ def make_plan(
         is_global=is_global,
         after_processing=after_processing,
         cloudflare=cloudflare,
+        echo_request=echo_request,
     )

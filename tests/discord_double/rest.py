@@ -211,9 +211,11 @@ class RestApi:
                     bucket, plan.retry_after, is_global=plan.is_global
                 )
                 return json_response(429, body, headers)
-            return json_response(
-                plan.status, {"message": f"{plan.status}: Server Error", "code": 0}
-            )
+            message = f"{plan.status}: Server Error"
+            if plan.echo_request:  # as a misconfigured proxy's error page does
+                authorization = request.headers.get(hdrs.AUTHORIZATION)
+                message += f" ({call.method} {call.path}, Authorization: {authorization})"
+            return json_response(plan.status, {"message": message, "code": 0})
         status, body = await handler(call, **params)
         if status == 204:
             return web.Response(status=204, headers=faults.ok_headers(bucket))
