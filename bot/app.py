@@ -26,7 +26,13 @@ from storage.database import Database
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("bot.cogs.generate", "bot.cogs.presets", "bot.cogs.server", "bot.cogs.jobs")
+EXTENSIONS = (
+    "bot.cogs.generate",
+    "bot.cogs.presets",
+    "bot.cogs.server",
+    "bot.cogs.jobs",
+    "bot.cogs.sweep",
+)
 
 
 class LcmTree(app_commands.CommandTree):

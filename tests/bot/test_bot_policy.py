@@ -35,6 +35,7 @@ async def test_commands_sync_to_the_configured_guild_only_and_every_option_is_de
         "history",
         "queue",
         "cancel",
+        "sweep",
     }
 
     def options(command):

@@ -1,0 +1,118 @@
+"""/sweep end to end: one sheet edited as cells arrive, its labels and cells, a cell opened."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image, ImageChops
+
+from generation.contact_sheet import PENDING, layout_sheet
+from storage.models import JobStatus
+
+ROWS = ("red", "blue", "GATE")  # the third row's prompt holds its batch until runner.gate is set
+COLUMNS = ("seed 1", "seed 2", "seed 3", "seed 4")
+CELL = 64
+
+
+def _sheet(version) -> Image.Image:
+    (attachment,) = version.attachments
+    return Image.open(io.BytesIO(attachment.data)).convert("RGB")
+
+
+def _drawn_cells(sheet: Image.Image, rows=ROWS, columns=COLUMNS) -> int:
+    """Cells showing a picture, not the grey tile of a cell still to come."""
+    layout = layout_sheet(rows, columns, (CELL, CELL))
+    drawn = 0
+    for r in range(len(rows)):
+        for c in range(len(columns)):
+            left, top, _, _ = layout.cell_box(r, c)
+            drawn += sheet.getpixel((left + CELL // 2, top + CELL - 4)) != PENDING
+    return drawn
+
+
+async def test_a_3_by_4_sweep_is_one_sheet_edited_as_cells_arrive_and_a_cell_opens(harness):
+    double = harness.double
+    record = await double.invoke(
+        "sweep", {"prompt": "a {red, blue, GATE} car", "axis": "seed", "values": "1..4"}
+    )
+    sheet_message = await record.wait_for_followup(timeout=30)
+    # The first cells are on the sheet while the GATE row cannot have run yet.
+    partial = _sheet(sheet_message.history[0])
+    layout = layout_sheet(ROWS, COLUMNS, (CELL, CELL))
+    assert (
+        partial.size
+        == layout.size
+        == (layout.row_header_width + 4 * CELL, layout.column_header_height + 3 * CELL)
+    )
+    assert 1 <= _drawn_cells(partial) <= 8
+    assert "done" in sheet_message.history[0].content
+    harness.runner.gate.set()
+    await harness.bot.get_cog("SweepCog").wait_idle()
+
+    assert len(sheet_message.history) >= 2, "the sheet is edited, not posted again"
+    assert len(record.followup_ids) == 1
+    final = _sheet(sheet_message.history[-1])
+    assert final.size == layout.size and _drawn_cells(final) == 12
+    assert "complete" in sheet_message.content and "3 × 4 = 12 cells" in sheet_message.content
+
+    jobs = sorted(
+        await harness.database.jobs.recent(user_id=double.user.id, limit=20), key=lambda j: j.id
+    )
+    assert len(jobs) == 12 and {j.command for j in jobs} == {"sweep"}
+    assert all(
+        j.status == JobStatus.FINISHED and j.result_message_id == sheet_message.id for j in jobs
+    )
+    assert [j.seeds[0] for j in jobs[4:8]] == [1, 2, 3, 4]
+    assert jobs[5].parameters["prompt"] == "a blue car"
+
+    (select,) = [c for c in sheet_message.custom_ids() if c.startswith("lcm:sweep:")]
+    cell = jobs[5]  # row "blue", column "seed 2"
+    click = await double.click(sheet_message, select, values=[str(cell.id)])
+    opened = await click.wait_for_followup(timeout=30)
+    assert (
+        f"lcm:reroll:{cell.id}" in opened.custom_ids()
+        and f"lcm:info:{cell.id}" in opened.custom_ids()
+    )
+    assert "a blue car" in opened.content and "blue · seed 2" in opened.content
+    with Image.open(io.BytesIO(opened.attachments[0].data)) as picture:
+        on_sheet = final.crop(layout.cell_box(1, 1))
+        assert ImageChops.difference(picture.convert("RGB"), on_sheet).getbbox() is None
+
+    # Its buttons are a normal result's: a re-roll runs the cell's job again.
+    reroll = await double.click(opened, f"lcm:reroll:{cell.id}")
+    again = await reroll.wait_for_followup(timeout=30)
+    await harness.idle()
+    new_job = await harness.database.jobs.get(int(again.custom_ids()[0].split(":")[2]))
+    assert new_job.parent_id == cell.id and new_job.parameters["prompt"] == "a blue car"
+
+
+async def test_sweep_sheet_time_to_first_cell_and_to_full_sheet(harness):
+    double = harness.double
+    record = await double.invoke(
+        "sweep", {"prompt": "a {red, blue, gold} car", "axis": "seed", "values": "1..4"}
+    )
+    sheet_message = await record.wait_for_followup(timeout=30)
+    await harness.bot.get_cog("SweepCog").wait_idle()
+    first = sheet_message.history[0].at - record.dispatched_at
+    full = sheet_message.history[-1].at - record.dispatched_at
+    rows = ("red", "blue", "gold")
+    assert _drawn_cells(_sheet(sheet_message.history[-1]), rows) == 12
+    print(
+        f"\n/sweep 3 × 4 (tiny, CPU, through the double): first cell on the sheet {first:.2f} s, "
+        f"full sheet {full:.2f} s, {len(sheet_message.history)} version(s), "
+        f"engine calls {[len(c) for c in harness.runner.calls]}"
+    )
+    assert first <= full
+
+
+async def test_bad_sweeps_are_refused_privately_before_any_job(harness):
+    double = harness.double
+    for options, says in (
+        ({"prompt": "a {red, blue car"}, "never closed"),
+        ({"prompt": "a {a, b, c, d, e} car", "axis": "seed", "values": "1..4"}, "at most 16"),
+        ({"prompt": "a car", "axis": "strength", "values": "0.2..0.8 x4"}, "attach one"),
+    ):
+        record = await double.invoke("sweep", options)
+        reply = await record.wait_for_original(lambda m, says=says: says in m.content, timeout=10)
+        assert reply.ephemeral
+    assert await harness.database.jobs.recent(user_id=double.user.id) == []
