@@ -8,6 +8,7 @@ from PIL import Image, ImageChops
 
 from generation.contact_sheet import PENDING, layout_sheet
 from storage.models import JobStatus
+from tests.bot.conftest import make_bot
 
 ROWS = ("red", "blue", "GATE")  # the third row's prompt holds its batch until runner.gate is set
 COLUMNS = ("seed 1", "seed 2", "seed 3", "seed 4")
@@ -116,3 +117,48 @@ async def test_bad_sweeps_are_refused_privately_before_any_job(harness):
         reply = await record.wait_for_original(lambda m, says=says: says in m.content, timeout=10)
         assert reply.ephemeral
     assert await harness.database.jobs.recent(user_id=double.user.id) == []
+
+
+async def _journaled(harness) -> list:
+    jobs = await harness.database.jobs.recent(user_id=harness.double.user.id, limit=30)
+    return sorted(jobs, key=lambda j: j.id)
+
+
+async def test_each_axis_value_reaches_its_cell_and_one_seed_is_shared(harness):
+    double = harness.double
+    for options in (
+        {"axis": "style_weight", "values": "0.2..0.8 x3", "style": "ink"},
+        {"axis": "steps", "values": "2, 4"},
+        {"axis": "guidance", "values": "1..2"},
+    ):
+        record = await double.invoke("sweep", {"prompt": "a kite", "seed": 9, **options})
+        await record.wait_for_followup(timeout=30)
+        await harness.bot.get_cog("SweepCog").wait_idle()
+    jobs = await _journaled(harness)
+    assert [[s["weight"] for s in j.parameters["styles"]] for j in jobs[:3]] == [
+        [0.2],
+        [0.5],
+        [0.8],
+    ]
+    assert [j.parameters["steps"] for j in jobs[3:5]] == [2, 4]
+    assert [j.parameters["guidance"] for j in jobs[5:7]] == [1.0, 2.0]
+    assert {j.seeds[0] for j in jobs} == {9}
+
+
+async def test_after_a_restart_a_cell_opens_by_rendering_its_job_again(harness, tiny_pipelines):
+    double = harness.double
+    record = await double.invoke("sweep", {"prompt": "a {red, blue} kite", "seed": 4})
+    sheet_message = await record.wait_for_followup(timeout=30)
+    await harness.bot.get_cog("SweepCog").wait_idle()
+    blue = (await _journaled(harness))[1]
+    await harness.bot.close()  # the pictures kept in memory are gone with it
+
+    fresh = make_bot(harness.settings, harness.engine, harness.database, tiny_pipelines)
+    async with double.running(fresh):
+        (select,) = [c for c in sheet_message.custom_ids() if c.startswith("lcm:sweep:")]
+        click = await double.click(sheet_message, select, values=[str(blue.id)])
+        opened = await click.wait_for_followup(timeout=30)
+        await fresh.jobs.wait_idle()
+    again = await harness.database.jobs.get(int(opened.custom_ids()[0].split(":")[2]))
+    assert again.parent_id == blue.id and again.seeds == [4]
+    assert again.parameters["prompt"] == "a blue kite" and opened.attachments
