@@ -162,3 +162,31 @@ async def test_after_a_restart_a_cell_opens_by_rendering_its_job_again(harness, 
     again = await harness.database.jobs.get(int(opened.custom_ids()[0].split(":")[2]))
     assert again.parent_id == blue.id and again.seeds == [4]
     assert again.parameters["prompt"] == "a blue kite" and opened.attachments
+
+
+async def test_each_cell_takes_its_own_turn_in_the_fair_queue(harness):
+    """Another user's job runs between a sweep's cells, not after the whole sheet."""
+    double = harness.double
+    cog = harness.bot.get_cog("SweepCog")
+    # Steps 1..6: six batch keys, so six engine calls; the GATE holds the first until we let go.
+    await double.invoke(
+        "sweep", {"prompt": "a GATE kite", "axis": "steps", "values": "1..6", "seed": 3}
+    )
+    await double.wait_until(lambda: harness.runner.calls or None, 30, "the first cell running")
+    other = double.add_user("other")
+    double.add_member(double.guild, other)
+    await double.push_guilds()
+    theirs = await double.invoke(
+        "imagine", {"prompt": "a quiet pond", "steps": 8, "seed": 1}, user=other
+    )
+    await double.wait_until(
+        lambda: harness.engine.waiting_jobs(other.id) or None, 30, "their job queued"
+    )
+    harness.runner.gate.set()
+    await theirs.wait_for_followup(timeout=30)
+    await cog.wait_idle()
+    await harness.idle()
+    calls = harness.runner.calls
+    assert len(calls) == 7
+    pond = next(i for i, call in enumerate(calls) if "a quiet pond" in call)
+    assert pond <= 2, f"their job waited behind the sweep's cells: {calls}"
