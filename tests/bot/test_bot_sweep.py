@@ -8,7 +8,7 @@ from PIL import Image, ImageChops
 
 from generation.contact_sheet import PENDING, layout_sheet
 from storage.models import JobStatus
-from tests.bot.conftest import make_bot
+from tests.bot.conftest import make_bot, png_bytes
 
 ROWS = ("red", "blue", "GATE")  # the third row's prompt holds its batch until runner.gate is set
 COLUMNS = ("seed 1", "seed 2", "seed 3", "seed 4")
@@ -190,3 +190,23 @@ async def test_each_cell_takes_its_own_turn_in_the_fair_queue(harness):
     assert len(calls) == 7
     pond = next(i for i, call in enumerate(calls) if "a quiet pond" in call)
     assert pond <= 2, f"their job waited behind the sweep's cells: {calls}"
+
+
+async def test_strength_and_canny_scale_sweeps_start_from_the_attached_picture(harness):
+    double = harness.double
+    for options in (
+        {"axis": "strength", "values": "0.5..1 x3"},
+        {"axis": "canny_scale", "values": "0.5, 1.5"},
+    ):
+        record = await double.invoke(
+            "sweep",
+            {"prompt": "a {yellow, green} box", "image": ("photo.png", png_bytes())} | options,
+        )
+        sheet_message = await record.wait_for_followup(timeout=30)
+        await harness.bot.get_cog("SweepCog").wait_idle()
+        assert "complete" in sheet_message.content
+    jobs = await _journaled(harness)
+    assert [j.parameters["mode"] for j in jobs] == ["img2img"] * 6 + ["controlnet"] * 4
+    assert [j.parameters["strength"] for j in jobs[3:6]] == [0.5, 0.75, 1.0]
+    assert [j.parameters["conditioning_scale"] for j in jobs[6:8]] == [0.5, 1.5]
+    assert all(j.status == JobStatus.FINISHED for j in jobs)
