@@ -51,7 +51,9 @@ log = logging.getLogger(__name__)
 
 # The sheet is edited at most this often while cells arrive (Discord: about 1 edit/s a message).
 SHEET_EDIT_INTERVAL_S = 1.0
-KEPT_SWEEPS = 64  # finished sweeps whose cells open from memory; older ones render again
+# Cells of recent sweeps open from memory (full-size pictures: 25 SDXL cells are 75 MB); older
+# sweeps' cells are rendered again from the journal when opened.
+KEPT_PIXELS = 32 * 1024 * 1024
 AXIS_CHOICES = [app_commands.Choice(name=label, value=axis) for axis, (_, _, label) in AXES.items()]
 SWEEP_HELP = {
     "prompt": "The prompt; {a, b, c} groups make one row each, e.g. a {red, blue, gold} car",
@@ -75,7 +77,9 @@ class Sweep:
     notes: dict[int, str] = field(default_factory=dict)  # cell → why it has no picture
     journaled: set[int] = field(default_factory=set)  # cells whose job row is finished
     handles: list = field(default_factory=list)  # the engine's handles, one a cell
-    message: discord.WebhookMessage | None = None
+    pixels: int = 0  # of all its cells, for the memory kept
+    message_id: int | None = None  # the sheet
+    by_webhook: bool = True  # posted with the interaction token (else in the channel)
 
     @property
     def done(self) -> int:
@@ -259,16 +263,20 @@ class SweepCog(commands.Cog):
             for job_id in job_ids:
                 await database.jobs.delete(job_id)
             raise
-        sweep = Sweep(plan, plan.cells(), job_ids, context, handles=handles)
+        pixels = sum(request.width * request.height for request, _ in built)
+        sweep = Sweep(plan, plan.cells(), job_ids, context, handles=handles, pixels=pixels)
         self._sweeps[job_ids[0]] = sweep
         for job_id in job_ids:
             self._cell_sweep[job_id] = sweep
-        while len(self._sweeps) > KEPT_SWEEPS:
+        while len(self._sweeps) > 1 and self._kept_pixels() > KEPT_PIXELS:
             _, old = self._sweeps.popitem(last=False)
             for job_id in old.job_ids:
                 self._cell_sweep.pop(job_id, None)
         log.info("sweep of %d cells accepted: jobs %s", plan.size, job_ids)
         return sweep
+
+    def _kept_pixels(self) -> int:
+        return sum(sweep.pixels for sweep in self._sweeps.values())
 
     async def _follow(self, sweep: Sweep, index: int, handle, changed: asyncio.Event) -> None:
         """One cell's events into the journal and the sweep's state."""
@@ -332,7 +340,8 @@ class SweepCog(commands.Cog):
             for job_id in sweep.job_ids:
                 self.bot.engine.cancel(str(job_id))
                 await self.bot.database.jobs.fail(job_id, "the sweep sheet could not be posted")
-            with contextlib.suppress(discord.HTTPException):
+            # Best effort: the bot may be closing, with no session left to tell anyone.
+            with contextlib.suppress(Exception):
                 await target.notify("❌ The sweep sheet could not be posted.")
 
     def _grid(self, sweep: Sweep) -> tuple[list[list], bool]:
@@ -415,29 +424,61 @@ class SweepCog(commands.Cog):
         file, _ = await asyncio.to_thread(self._render, sweep)
         content = self._content(sweep, final)
         view = self._view(sweep) if final else discord.utils.MISSING
-        if sweep.message is None:
-            # The deferred "thinking" placeholder must be resolved first, or Discord turns the
-            # first follow-up into it, private.
-            await target.show_status(f"🎛️ Sweep: {sweep.done}/{sweep.plan.size} cells…")
-            sweep.message = await interaction.followup.send(
-                content, file=file, view=view, wait=True, allowed_mentions=NO_PINGS
-            )
-        else:
-            sweep.message = await sweep.message.edit(
-                content=content, attachments=[file], view=view, allowed_mentions=NO_PINGS
-            )
-        message = sweep.message
+        await self._publish(sweep, interaction, target, content, file, view)
         for index in sorted(set(sweep.results) - sweep.journaled):
             await self.bot.database.jobs.finish(
                 sweep.job_ids[index],
-                result_channel_id=message.channel.id,
-                result_message_id=message.id,
+                result_channel_id=interaction.channel_id,
+                result_message_id=sweep.message_id,
             )
             sweep.journaled.add(index)
         status = "✅ Sweep complete" if final else f"🎛️ Sweep: {sweep.done}/{sweep.plan.size}"
         guild = interaction.guild_id or "@me"
-        link = f"https://discord.com/channels/{guild}/{message.channel.id}/{message.id}"
+        link = f"https://discord.com/channels/{guild}/{interaction.channel_id}/{sweep.message_id}"
         await target.show_status(f"{status}: {link}")
+
+    async def _publish(self, sweep, interaction, target, content, file, view) -> None:
+        """Post or edit the sheet: with the interaction token while it lives, then in the channel.
+
+        A sweep behind a long queue can outlive Discord's 15-minute token (401, code 50027): the
+        bot may still edit its own message through the channel, or post one there.
+        """
+        edit = dict(content=content, attachments=[file], view=view, allowed_mentions=NO_PINGS)
+        if sweep.message_id is not None and sweep.by_webhook:
+            try:
+                await interaction.followup.edit_message(sweep.message_id, **edit)
+                return
+            except discord.HTTPException as exc:
+                if not _token_expired(exc):
+                    raise
+            sweep.by_webhook = False
+            file.reset()
+        if sweep.message_id is not None:
+            await interaction.channel.get_partial_message(sweep.message_id).edit(**edit)
+            return
+        if not interaction.is_expired():
+            try:
+                # The deferred "thinking" placeholder must be resolved first, or Discord turns
+                # the first follow-up into it, private.
+                await target.show_status(f"🎛️ Sweep: {sweep.done}/{sweep.plan.size} cells…")
+                message = await interaction.followup.send(
+                    content, file=file, view=view, wait=True, allowed_mentions=NO_PINGS
+                )
+                sweep.message_id = message.id
+                return
+            except discord.HTTPException as exc:
+                if not _token_expired(exc):
+                    raise
+            file.reset()
+        sweep.by_webhook = False
+        user = interaction.user.id
+        message = await interaction.channel.send(
+            f"<@{user}> {content}"[:2000],
+            file=file,
+            view=view,
+            allowed_mentions=discord.AllowedMentions(users=[discord.Object(user)]),
+        )
+        sweep.message_id = message.id
 
     async def open_cell(self, interaction: discord.Interaction, job_id: int) -> None:
         """Post one cell as a normal result with its buttons (from memory, or rendered again)."""
@@ -496,6 +537,10 @@ class SweepCog(commands.Cog):
             )
 
         await self.bot.admissions.admit(interaction, "Opening the cell", draft_for)
+
+
+def _token_expired(exc: discord.HTTPException) -> bool:
+    return exc.status == 401 or exc.code == 50027
 
 
 async def setup(bot: LcmBot) -> None:

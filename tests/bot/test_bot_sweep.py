@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from PIL import Image, ImageChops
 
 from generation.contact_sheet import PENDING, layout_sheet
 from storage.models import JobStatus
 from tests.bot.conftest import make_bot, png_bytes
+from tests.discord_double import Limits
+from tests.discord_double.limits import Rule
 
 ROWS = ("red", "blue", "GATE")  # the third row's prompt holds its batch until runner.gate is set
 COLUMNS = ("seed 1", "seed 2", "seed 3", "seed 4")
@@ -210,3 +213,57 @@ async def test_strength_and_canny_scale_sweeps_start_from_the_attached_picture(h
     assert [j.parameters["strength"] for j in jobs[3:6]] == [0.5, 0.75, 1.0]
     assert [j.parameters["conditioning_scale"] for j in jobs[6:8]] == [0.5, 1.5]
     assert all(j.status == JobStatus.FINISHED for j in jobs)
+
+
+@pytest.mark.parametrize("limits", [Limits(token_lifetime=3.0)])  # 15 minutes, scaled down
+async def test_a_sheet_outliving_the_interaction_token_goes_on_in_the_channel(harness):
+    double, runner = harness.double, harness.runner
+    cog = harness.bot.get_cog("SweepCog")
+    # Posted while the token lives, completed after it expired: the same message, edited.
+    # 8 cells fill the first engine call, so the GATE row runs in a second one.
+    edited = await double.invoke(
+        "sweep", {"prompt": "a {red, blue, GATE} kite", "axis": "seed", "values": "1..4"}
+    )
+    sheet_message = await edited.wait_for_followup(timeout=30)
+    await edited.wait_token_expired(timeout=10)
+    runner.gate.set()
+    await cog.wait_idle()
+    assert "complete" in sheet_message.content and len(sheet_message.history) == 2
+    assert double.take_violations(Rule.TOKEN_EXPIRED)
+
+    # Nothing finished before the token expired: the sheet is posted in the channel.
+    runner.gate.clear()
+    late = await double.invoke("sweep", {"prompt": "a GATE {red, blue} kite"})
+    await late.wait_token_expired(timeout=10)
+    runner.gate.set()
+    await cog.wait_idle()
+    posted = double.messages_in(double.channel)[-1]
+    assert posted.interaction_id is None and posted.content.startswith(f"<@{double.user.id}> ")
+    assert "complete" in posted.content and len(posted.attachments) == 1
+    # The bot learns of the expiry from Discord's 401 (code 50027), and falls back.
+    assert double.take_violations(Rule.TOKEN_EXPIRED)
+    assert late.followups == [] and double.violations == []
+    await harness.idle()
+
+
+async def test_only_recent_sweeps_stay_in_memory_older_cells_render_again(harness, monkeypatch):
+    import bot.cogs.sweep as sweep_module
+
+    monkeypatch.setattr(sweep_module, "KEPT_PIXELS", 1)  # only the newest sweep is kept
+    double = harness.double
+    sheets = []
+    for colour in ("red", "blue"):
+        record = await double.invoke("sweep", {"prompt": f"a {colour} {{kite, boat}}", "seed": 2})
+        sheets.append(await record.wait_for_followup(timeout=30))
+        await harness.bot.get_cog("SweepCog").wait_idle()
+    old_cell, new_cell = (await _journaled(harness))[0::2]
+    opened = []
+    for sheet, cell in zip(sheets, (old_cell, new_cell), strict=True):
+        (select,) = [c for c in sheet.custom_ids() if c.startswith("lcm:sweep:")]
+        click = await double.click(sheet, select, values=[str(cell.id)])
+        opened.append(await click.wait_for_followup(timeout=30))
+        await harness.idle()
+    rerendered = int(opened[0].custom_ids()[0].split(":")[2])
+    assert rerendered != old_cell.id
+    assert (await harness.database.jobs.get(rerendered)).parent_id == old_cell.id
+    assert opened[1].custom_ids()[0] == f"lcm:reroll:{new_cell.id}", "from memory: no new job"
