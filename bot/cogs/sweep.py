@@ -362,7 +362,7 @@ class SweepCog(commands.Cog):
             grid[cell.row][cell.column] = result.images[0]
         return grid, spoiler
 
-    def _render(self, sweep: Sweep) -> tuple[discord.File, int]:
+    def _render(self, sweep: Sweep) -> discord.File:
         plan = sweep.plan
         grid, spoiler = self._grid(sweep)
         first = sweep.results[min(sweep.results)] if sweep.results else None
@@ -371,7 +371,7 @@ class SweepCog(commands.Cog):
         sheet = render_sheet(grid, plan.row_labels, plan.column_labels, size)
         data, extension = encode_sheet(sheet, sweep.context.upload_limit)
         name = f"sweep-{sweep.job_ids[0]}.{extension}"
-        return discord.File(io.BytesIO(data), filename=name, spoiler=spoiler), sheet.width
+        return discord.File(io.BytesIO(data), filename=name, spoiler=spoiler)
 
     def _content(self, sweep: Sweep, final: bool) -> str:
         plan = sweep.plan
@@ -421,7 +421,7 @@ class SweepCog(commands.Cog):
         if not sweep.results:
             await target.notify("❌ No cell of the sweep produced a picture.")
             return
-        file, _ = await asyncio.to_thread(self._render, sweep)
+        file = await asyncio.to_thread(self._render, sweep)
         content = self._content(sweep, final)
         view = self._view(sweep) if final else discord.utils.MISSING
         await self._publish(sweep, interaction, target, content, file, view)
