@@ -316,15 +316,19 @@ class Engine:
             return
         self._runner = runner
         self._post(self._worker_ready)
+        # The runner this thread holds now: a lost worker process is replaced inside _serve, and
+        # the replacement is the one to close at the end (else its process outlives the engine).
+        current = [runner]
         try:
-            self._serve(runner, generation)
+            self._serve(current, generation)
         except BaseException as exc:
             log.exception("the GPU worker died")
             self._post(self._worker_died, exc, generation)
         finally:
-            _close_runner(runner)
+            _close_runner(current[0])
 
-    def _serve(self, runner: BatchRunner, generation: int) -> None:
+    def _serve(self, current: list[BatchRunner], generation: int) -> None:
+        runner = current[0]
         executor = BatchExecutor(runner, self.config.job_timeout_s)
         while True:
             with self._work:
@@ -356,7 +360,7 @@ class Engine:
                     self._running = None
                 self._post(self._batch_lost, batch, str(lost))
                 runner = self._runner_factory()  # raises if the device is gone: engine dead
-                self._runner = runner
+                current[0] = self._runner = runner
                 executor = BatchExecutor(runner, self.config.job_timeout_s)
                 continue
             with self._work:

@@ -97,6 +97,9 @@ async def test_a_worker_killed_mid_batch_is_replaced_and_its_jobs_finish(tiny_fa
         assert all(isinstance(event, JobFinished) for event in done), done
         assert engine.metrics.worker_restarts == 1
         assert engine.state == "running"
+        replacement = engine._runner.pid
+    with pytest.raises(ProcessLookupError):
+        os.kill(replacement, 0)  # the replacement ends with the engine, reaped
 
 
 async def test_a_job_that_kills_its_worker_twice_is_set_aside(tiny_family):
