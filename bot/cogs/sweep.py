@@ -54,6 +54,7 @@ SHEET_EDIT_INTERVAL_S = 1.0
 # Cells of recent sweeps open from memory (full-size pictures: 25 SDXL cells are 75 MB); older
 # sweeps' cells are rendered again from the journal when opened.
 KEPT_PIXELS = 32 * 1024 * 1024
+HELD = "after restart"  # a cell's note when a stop interrupted it
 AXIS_CHOICES = [app_commands.Choice(name=label, value=axis) for axis, (_, _, label) in AXES.items()]
 SWEEP_HELP = {
     "prompt": "The prompt; {a, b, c} groups make one row each, e.g. a {red, blue, gold} car",
@@ -300,7 +301,7 @@ class SweepCog(commands.Cog):
                 # A graceful stop: the journal keeps the cell; recovery posts it on its own.
                 if event.was_running:
                     await jobs.requeue(job_id)
-                sweep.notes[index] = "after restart"
+                sweep.notes[index] = HELD
                 changed.set()
 
     async def _deliver(
@@ -337,7 +338,11 @@ class SweepCog(commands.Cog):
             log.exception("the sweep sheet of jobs %s could not be delivered", sweep.job_ids)
             for task in pending:
                 task.cancel()
-            for job_id in sweep.job_ids:
+            if self.bot.jobs.stopping:
+                return  # a graceful stop: the journal keeps unfinished cells for the next start
+            for index, job_id in enumerate(sweep.job_ids):
+                if sweep.notes.get(index) == HELD:
+                    continue  # interrupted by a stop and requeued: it runs after the restart
                 self.bot.engine.cancel(str(job_id))
                 await self.bot.database.jobs.fail(job_id, "the sweep sheet could not be posted")
             # Best effort: the bot may be closing, with no session left to tell anyone.
@@ -385,8 +390,14 @@ class SweepCog(commands.Cog):
             facts.append(f"seed {first.request.seed}")
         facts.append(f"{sweep.done}/{plan.size} done" if not final else "complete")
         lines = [head, " · ".join(facts)]
-        if sweep.notes:
-            lines.append(f"⚠️ {len(sweep.notes)} cell(s) without a picture (failed or held).")
+        held = sum(note == HELD for note in sweep.notes.values())
+        if held:
+            lines.append(
+                f"⏸️ The bot restarted: {held} cell(s) run when it is back and are posted on "
+                "their own in this channel."
+            )
+        if len(sweep.notes) > held:
+            lines.append(f"⚠️ {len(sweep.notes) - held} cell(s) failed or were cancelled.")
         if final:
             lines.append("Pick a cell below to open it as a result with its buttons.")
         return truncate("\n".join(lines), 2000)

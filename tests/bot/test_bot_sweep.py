@@ -267,3 +267,19 @@ async def test_only_recent_sweeps_stay_in_memory_older_cells_render_again(harnes
     assert rerendered != old_cell.id
     assert (await harness.database.jobs.get(rerendered)).parent_id == old_cell.id
     assert opened[1].custom_ids()[0] == f"lcm:reroll:{new_cell.id}", "from memory: no new job"
+
+
+async def test_a_graceful_stop_mid_sweep_keeps_the_unfinished_cells_for_the_next_start(harness):
+    from bot.run import drain
+
+    double = harness.double
+    record = await double.invoke(
+        "sweep", {"prompt": "a {red, blue, GATE} kite", "axis": "seed", "values": "1..4"}
+    )
+    sheet_message = await record.wait_for_followup(timeout=30)  # 8 cells; the GATE row is held
+    await drain(harness.bot, harness.engine, 0.5)
+    await harness.bot.get_cog("SweepCog").wait_idle()
+    statuses = [job.status for job in await _journaled(harness)]
+    assert statuses == [JobStatus.FINISHED] * 8 + [JobStatus.QUEUED] * 4
+    assert "4 cell(s) run when it is back" in sheet_message.content
+    assert _drawn_cells(_sheet(sheet_message.history[-1])) == 8
