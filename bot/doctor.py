@@ -502,7 +502,9 @@ def _components(family) -> list[_Component]:
     if family.unet is not None:
         # The distilled UNet replaces the base's, which is then not downloaded.
         base_files.remove(unet)
-    parts = [_Component("base model", family.base, tuple(base_files), True, _gb(family.base))]
+    # A distilled UNet has its base's architecture and size: the base's download is that less.
+    base_gb = _gb(family.base) - (_gb(family.unet) if family.unet is not None else 0.0)
+    parts = [_Component("base model", family.base, tuple(base_files), True, base_gb)]
     if family.unet is not None:
         parts.append(_Component("LCM UNet", family.unet, (model,), True, _gb(family.unet)))
     if family.lcm_lora is not None:
@@ -528,6 +530,12 @@ def _components(family) -> list[_Component]:
         files = (lora.weight_name or "pytorch_lora_weights.safetensors",)
         parts.append(_Component(f"motion LoRA {name}", lora.source, files, False, MOTION_LORA_GB))
     return parts
+
+
+def download_sizes(family) -> tuple[float, float]:
+    """GB a family downloads into HF_HOME: for the first start, and with every mode used."""
+    parts = _components(family)
+    return sum(p.gb for p in parts if p.at_start), sum(p.gb for p in parts)
 
 
 def _gb(source: str) -> float:
