@@ -10,7 +10,13 @@ import discord
 
 from bot.admission import Draft, interaction_context
 from bot.attachments import UploadReader
-from bot.job_parameters import QUALIFIERS, builtin_defaults, effective_mode, upgrade_layers
+from bot.job_parameters import (
+    QUALIFIERS,
+    builtin_defaults,
+    effective_mode,
+    size_or_aspect,
+    upgrade_layers,
+)
 from bot.refusal import Refusal
 from bot.style_options import check_style_names, effective_styles, fold_style_options
 from generation.families import Mode, ModelFamily
@@ -30,6 +36,12 @@ class CommandInput:
     preset: str | None = None
     image: discord.Attachment | None = None
     mask: discord.Attachment | None = None
+
+
+SIZE_AND_ASPECT = (
+    "Give either size or aspect, not both: size sets the exact pixels, aspect picks a shape "
+    "at the model's usual pixel count."
+)
 
 
 class CommandDrafts:
@@ -54,6 +66,10 @@ class CommandDrafts:
         """Raises Refusal, InvalidInput or PresetNotFound, each with a message for the user."""
         user_id = interaction.user.id
         guild_id = interaction.guild_id
+        typed_size = given.options.get("size") is not None
+        typed_aspect = given.options.get("aspect") is not None
+        if typed_size and typed_aspect:
+            raise Refusal(SIZE_AND_ASPECT)
         options = fold_style_options(given.options)
         layers = upgrade_layers(
             await self._presets.layers(user_id=user_id, guild_id=guild_id, preset=given.preset)
@@ -73,9 +89,10 @@ class CommandDrafts:
                 built_in=builtin_defaults(self._family, mode),
                 qualifiers=QUALIFIERS,
             )
-        values = dict(resolved.values)
+        values, sources = dict(resolved.values), dict(resolved.sources)
+        size_or_aspect(values, sources)
         apply_server_limits(values, guild)
-        styles = effective_styles(values, resolved.sources)
+        styles = effective_styles(values, sources)
         styles_from = resolved.sources["styles"]
         check_style_names(
             styles.picks,
@@ -97,7 +114,7 @@ class CommandDrafts:
             interaction,
             guild,
             command,
-            sources=dict(resolved.sources),
+            sources=sources,
             style_origins=dict(styles.origins),
         )
         return Draft(
@@ -107,7 +124,9 @@ class CommandDrafts:
             context,
             inputs=inputs,
             seed=given.options.get("seed"),
-            size_from_image=given.options.get("size") is None,
+            # An upload keeps its own shape unless a size or an aspect is typed here; a typed
+            # aspect centre-crops it to that shape at the family's native size.
+            size_from_image=not (typed_size or typed_aspect),
         )
 
 

@@ -11,7 +11,7 @@ from bot.style_options import as_picks
 from generation.families import Mode, ModelFamily
 from generation.requests import GenerationRequest
 from generation.styles import StyleChoice
-from storage.precedence import NamedParameters, PresetLayers
+from storage.precedence import NamedParameters, PresetLayers, source_rank
 
 # Styles are one choice: picking any overrides a preset's styles and their style weight together.
 QUALIFIERS = {"styles": ("style_weight",)}
@@ -32,6 +32,7 @@ def builtin_defaults(family: ModelFamily, mode: Mode = Mode.TXT2IMG) -> dict[str
     defaults = {
         "negative_prompt": "",
         "size": f"{family.default_size}x{family.default_size}",
+        "aspect": None,  # one of generation.sizing.ASPECTS; size_or_aspect picks one of the two
         "steps": 4,
         "guidance": family.default_guidance,
         "count": 1,
@@ -50,6 +51,21 @@ def builtin_defaults(family: ModelFamily, mode: Mode = Mode.TXT2IMG) -> dict[str
     # Every key stays (presets are checked against them); the mode's recipe sets its values.
     defaults.update(mode.spec.recipe(family).values())
     return defaults
+
+
+def size_or_aspect(values: dict[str, Any], sources: dict[str, str]) -> None:
+    """Size and aspect are one choice: the value from the layer nearer the command wins.
+
+    An aspect typed now beats a preset's size, a preset's aspect beats a default size, and in
+    one layer (which the commands refuse to save) the size wins. The loser is set to None and
+    takes the winner's source, so the result says where the shape came from.
+    """
+    if values.get("aspect") is None:
+        return
+    if source_rank(sources["aspect"]) < source_rank(sources["size"]):
+        values["size"], sources["size"] = None, sources["aspect"]
+    else:
+        values["aspect"], sources["aspect"] = None, sources["size"]
 
 
 def effective_mode(mode: Mode, values: Mapping[str, Any]) -> Mode:
@@ -73,9 +89,13 @@ def build_request(
     """A GenerationRequest from effective values (options over presets over defaults)."""
     from generation.sizing import parse_size
 
-    width = height = None
+    # With an upload, neither a stored size nor a stored aspect applies: the caller says
+    # size_from_image unless one was typed on the command (see CommandDrafts).
+    width = height = aspect = None
     if not size_from_image and values.get("size"):
         width, height = parse_size(str(values["size"]))
+    elif not size_from_image and values.get("aspect"):
+        aspect = str(values["aspect"])
     # A weight still None here is the style's default (validate_request fills it in).
     styles = tuple(StyleChoice(pick.name, pick.weight) for pick in as_picks(values.get("styles")))
     mode = effective_mode(mode, values)
@@ -91,6 +111,7 @@ def build_request(
         negative_prompt=str(values.get("negative_prompt") or ""),
         width=width,
         height=height,
+        aspect=aspect,
         steps=_maybe_int(values.get("steps")),
         guidance=_maybe_float(values.get("guidance")),
         seed=seed,

@@ -32,8 +32,11 @@ class GenerationRequest:
     mode: Mode
     prompt: str
     negative_prompt: str = ""
-    width: int | None = None  # None: the family default, or the upload's size for image modes
+    width: int | None = None  # None: the aspect's size, else the upload's (image modes) or default
     height: int | None = None
+    # One of generation.sizing.ASPECTS: the family's native area in that shape. A width and
+    # height given too win over it; with an upload, the upload is centre-cropped to it.
+    aspect: str | None = None
     # None in steps, guidance, strength, conditioning_scale and frames: the mode's recipe for
     # the family (generation/modes.py), filled in by validate_request.
     steps: int | None = None
@@ -234,16 +237,24 @@ def _with_recipe(request: GenerationRequest, recipe: Recipe) -> GenerationReques
 
 
 def _working_size(request, family, mode, multiple: int) -> tuple[int, int]:
-    """The size the pipeline runs at: given, the upload's (fitted), or the family's default.
+    """The size the pipeline runs at: given, the aspect's, the upload's (fitted), or the default.
 
     Every side is a multiple of the mode's size rule, so an upload of any shape produces an image.
     """
-    from generation.sizing import fit_size
+    from generation.sizing import aspect_size, fit_size
 
     if request.width is not None and request.height is not None:
         return int(request.width), int(request.height)
     if request.width is not None or request.height is not None:
         raise InvalidInput("size", "give both width and height", "WIDTHxHEIGHT, e.g. 512x512")
+    if request.aspect is not None:
+        return aspect_size(
+            request.aspect,
+            native_side=family.default_size,
+            min_side=family.min_side,
+            max_side=family.max_side,
+            multiple=multiple,
+        )
     if mode.needs_image and request.image is not None:
         return fit_size(
             *request.image.size,

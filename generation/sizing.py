@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from PIL import Image, ImageOps
@@ -11,6 +12,43 @@ from generation.errors import InvalidInput
 SIZE_FORMAT = "WIDTHxHEIGHT, e.g. 512x512"
 # ASCII digits only: int() would also accept other scripts' digits, which nobody means here.
 _SIZE_PATTERN = re.compile(r"\s*(\d{1,5})\s*[x×X]\s*(\d{1,5})\s*", re.ASCII)
+
+
+# The aspect choices, width:height. Each keeps the family's native pixel area (default_size²).
+ASPECTS = ("1:1", "4:5", "2:3", "3:4", "4:3", "3:2", "16:9", "9:16", "21:9")
+_ASPECT_PATTERN = re.compile(r"\s*(\d{1,2})\s*:\s*(\d{1,2})\s*", re.ASCII)
+
+
+def parse_aspect(text: str) -> tuple[int, int]:
+    """Read one of ASPECTS, e.g. "16:9", as (16, 9)."""
+    match = _ASPECT_PATTERN.fullmatch(text) if isinstance(text, str) else None
+    if match is None or f"{match.group(1)}:{match.group(2)}" not in ASPECTS:
+        raise InvalidInput("aspect", "is not one of the choices", ", ".join(ASPECTS))
+    return int(match.group(1)), int(match.group(2))
+
+
+def aspect_size(
+    aspect: str, *, native_side: int, min_side: int, max_side: int, multiple: int = 8
+) -> tuple[int, int]:
+    """The working size for ``aspect`` at about ``native_side``² pixels, each side a multiple.
+
+    The short side is snapped first and the long side is the multiple nearest short × ratio, so
+    the ratio is off by at most half a snap step of the long side. When the long side would pass
+    ``max_side`` it is pinned to the largest allowed multiple and the short side follows it.
+    """
+    ratio_w, ratio_h = parse_aspect(aspect)
+    low, high = _snapped_bounds(min_side, max_side, multiple)
+    stretch = max(ratio_w, ratio_h) / min(ratio_w, ratio_h)  # long side / short side, >= 1
+    short = native_side / math.sqrt(stretch)
+    if short * stretch <= high:
+        short_side = min(high, max(low, snap_to_multiple(round(short), multiple)))
+        long_side = snap_to_multiple(round(short_side * stretch), multiple)
+    else:
+        long_side = high
+        short_side = snap_to_multiple(round(high / stretch), multiple)
+    long_side = min(high, max(low, long_side))
+    short_side = min(high, max(low, short_side))
+    return (long_side, short_side) if ratio_w >= ratio_h else (short_side, long_side)
 
 
 def snap_to_multiple(value: int, multiple: int = 8) -> int:

@@ -17,6 +17,15 @@ def preset_source(name: str) -> str:
     return f"preset:{name}"
 
 
+def source_rank(source: str) -> int:
+    """How near the command a source is: 0 for an option, then a preset, the defaults, built-in."""
+    if source == OPTION:
+        return 0
+    if source.startswith(preset_source("")):
+        return 1
+    return {USER_DEFAULT: 2, SERVER_DEFAULT: 3}.get(source, 4)
+
+
 @dataclass(frozen=True)
 class NamedParameters:
     """A stored preset as precedence sees it: its name and its parameters."""

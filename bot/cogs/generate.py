@@ -13,6 +13,7 @@ from discord.ext import commands
 from bot.autocomplete import motion_autocomplete, preset_autocomplete, style_autocomplete
 from bot.job_builder import CommandInput
 from generation.families import Mode, ModelFamily
+from generation.sizing import ASPECTS
 from generation.styles import MAX_WEIGHT, MIN_WEIGHT
 
 if TYPE_CHECKING:
@@ -32,6 +33,10 @@ HELP = {
     "here (default: each style's own)",
     "preset": "One of your presets or this server's (see /preset list)",
     "size": "WIDTHxHEIGHT, multiples of 8, e.g. 512x768 (default: the model's size)",
+    "aspect": "Shape of the picture: 16:9 is wide, 9:16 tall, 1:1 square (not with size)",
+    # With an upload the default shape is the upload's own.
+    "aspect_upload": "Shape of the picture (default: the upload's); the upload is centre-cropped "
+    "to it",
     "steps": "Denoising steps, 1–8 (LCM needs only 2–8)",
     # Guidance and negative are rewritten for the model the bot runs (family_help).
     "guidance": "Guidance; above 1 turns on classifier-free guidance (the negative prompt), 2× the "
@@ -51,6 +56,25 @@ HELP = {
     "fps": "Frames per second of the GIF, 1–30",
     "quality": "full (best) or fast (a lighter decoder: quicker, slightly softer)",
 }
+
+
+# Spoken labels for the aspect choices: a screen reader reads the name, the bot gets the value.
+ASPECT_LABELS = {
+    "1:1": "1:1 square",
+    "4:5": "4:5 portrait, slightly tall",
+    "2:3": "2:3 portrait, tall",
+    "3:4": "3:4 portrait, tall",
+    "4:3": "4:3 landscape, wide",
+    "3:2": "3:2 landscape, wide (photo)",
+    "16:9": "16:9 widescreen, wide",
+    "9:16": "9:16 phone screen, tall",
+    "21:9": "21:9 cinema, very wide",
+}
+ASPECT_CHOICES = [app_commands.Choice(name=ASPECT_LABELS[a], value=a) for a in ASPECTS]
+
+
+def aspect_value(aspect: app_commands.Choice[str] | None) -> str | None:
+    return None if aspect is None else aspect.value
 
 
 STYLE_HELP = ("style", "style_2", "style_3", "style_weight")
@@ -124,8 +148,9 @@ class GenerateCog(commands.Cog):
             k: HELP[k]
             for k in ("prompt", *STYLE_HELP, "preset", "size", "steps", "guidance", "seed")
         },
-        **{k: HELP[k] for k in ("count", "negative", "quality")},
+        **{k: HELP[k] for k in ("count", "negative", "quality", "aspect")},
     )
+    @app_commands.choices(aspect=ASPECT_CHOICES)
     @app_commands.autocomplete(**STYLE_AUTOCOMPLETE, preset=preset_autocomplete)
     async def imagine(
         self,
@@ -143,8 +168,10 @@ class GenerateCog(commands.Cog):
         count: app_commands.Range[int, 1, 4] | None = None,
         negative: app_commands.Range[str, 1, 1000] | None = None,
         quality: Literal["full", "fast"] | None = None,
+        aspect: app_commands.Choice[str] | None = None,
     ) -> None:
         options = dict(
+            aspect=aspect_value(aspect),
             style=style,
             style_2=style_2,
             style_3=style_3,
@@ -163,7 +190,9 @@ class GenerateCog(commands.Cog):
     @app_commands.describe(
         **{k: HELP[k] for k in ("image", "prompt", "strength", *STYLE_HELP, "preset", "steps")},
         **{k: HELP[k] for k in ("guidance", "seed", "count", "negative")},
+        aspect=HELP["aspect_upload"],
     )
+    @app_commands.choices(aspect=ASPECT_CHOICES)
     @app_commands.autocomplete(**STYLE_AUTOCOMPLETE, preset=preset_autocomplete)
     async def img2img(
         self,
@@ -181,8 +210,10 @@ class GenerateCog(commands.Cog):
         seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
         count: app_commands.Range[int, 1, 4] | None = None,
         negative: app_commands.Range[str, 1, 1000] | None = None,
+        aspect: app_commands.Choice[str] | None = None,
     ) -> None:
         options = dict(
+            aspect=aspect_value(aspect),
             strength=strength,
             style=style,
             style_2=style_2,
@@ -200,7 +231,9 @@ class GenerateCog(commands.Cog):
     @app_commands.describe(
         **{k: HELP[k] for k in ("image", "prompt", "mask", "strength", *STYLE_HELP, "preset")},
         **{k: HELP[k] for k in ("steps", "guidance", "seed", "count", "negative")},
+        aspect=HELP["aspect_upload"],
     )
+    @app_commands.choices(aspect=ASPECT_CHOICES)
     @app_commands.autocomplete(**STYLE_AUTOCOMPLETE, preset=preset_autocomplete)
     async def inpaint(
         self,
@@ -219,8 +252,10 @@ class GenerateCog(commands.Cog):
         seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
         count: app_commands.Range[int, 1, 4] | None = None,
         negative: app_commands.Range[str, 1, 1000] | None = None,
+        aspect: app_commands.Choice[str] | None = None,
     ) -> None:
         options = dict(
+            aspect=aspect_value(aspect),
             strength=strength,
             style=style,
             style_2=style_2,
@@ -241,7 +276,9 @@ class GenerateCog(commands.Cog):
         **{k: HELP[k] for k in ("image", "prompt", "adapter", "low_threshold", "high_threshold")},
         **{k: HELP[k] for k in ("conditioning_scale", *STYLE_HELP, "preset", "steps")},
         **{k: HELP[k] for k in ("guidance", "seed", "count", "negative")},
+        aspect=HELP["aspect_upload"],
     )
+    @app_commands.choices(aspect=ASPECT_CHOICES)
     @app_commands.autocomplete(**STYLE_AUTOCOMPLETE, preset=preset_autocomplete)
     async def canny(
         self,
@@ -262,8 +299,10 @@ class GenerateCog(commands.Cog):
         seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
         count: app_commands.Range[int, 1, 4] | None = None,
         negative: app_commands.Range[str, 1, 1000] | None = None,
+        aspect: app_commands.Choice[str] | None = None,
     ) -> None:
         options = dict(
+            aspect=aspect_value(aspect),
             adapter=adapter,
             low_threshold=low_threshold,
             high_threshold=high_threshold,
@@ -283,8 +322,9 @@ class GenerateCog(commands.Cog):
     @app_commands.command(name="animate", description="Make a short animation (GIF)")
     @app_commands.describe(
         **{k: HELP[k] for k in ("prompt", "frames", "motion", "fps", *STYLE_HELP, "preset")},
-        **{k: HELP[k] for k in ("steps", "guidance", "seed", "negative")},
+        **{k: HELP[k] for k in ("steps", "guidance", "seed", "negative", "aspect")},
     )
+    @app_commands.choices(aspect=ASPECT_CHOICES)
     @app_commands.autocomplete(
         **STYLE_AUTOCOMPLETE, motion=motion_autocomplete, preset=preset_autocomplete
     )
@@ -304,8 +344,10 @@ class GenerateCog(commands.Cog):
         guidance: app_commands.Range[float, 0.0, 15.0] | None = None,
         seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
         negative: app_commands.Range[str, 1, 1000] | None = None,
+        aspect: app_commands.Choice[str] | None = None,
     ) -> None:
         options = dict(
+            aspect=aspect_value(aspect),
             frames=frames,
             motion=motion,
             fps=fps,

@@ -10,6 +10,7 @@ from discord.ext import commands
 
 from bot.autocomplete import preset_autocomplete
 from bot.cogs.generate import (
+    ASPECT_CHOICES,
     HELP,
     PRESET_HELP,
     STYLE_AUTOCOMPLETE,
@@ -39,7 +40,12 @@ if TYPE_CHECKING:
 
 
 def preset_parameters(**given) -> dict:
-    """The options a preset stores: only those the user gave."""
+    """The options a preset stores: only those the user gave; raises InvalidInput.
+
+    A size and an aspect are one choice, so a preset holds one of them.
+    """
+    if given.get("size") is not None and given.get("aspect") is not None:
+        raise InvalidInput("aspect", "given together with size", "size or aspect, not both")
     return {key: value for key, value in given.items() if value is not None}
 
 
@@ -84,10 +90,11 @@ class PresetCog(commands.GroupCog, group_name="preset", group_description="Your 
         name="A name for this preset (up to 100 characters)",
         **{
             k: PRESET_HELP[k]
-            for k in (*STYLE_HELP, "size", "steps", "guidance", "count", "negative")
+            for k in (*STYLE_HELP, "size", "steps", "guidance", "count", "negative", "aspect")
         },
         strength=HELP["strength"],
     )
+    @app_commands.choices(aspect=ASPECT_CHOICES)
     @app_commands.autocomplete(**STYLE_AUTOCOMPLETE)
     async def save(
         self,
@@ -103,25 +110,27 @@ class PresetCog(commands.GroupCog, group_name="preset", group_description="Your 
         count: app_commands.Range[int, 1, 4] | None = None,
         negative: app_commands.Range[str, 1, 1000] | None = None,
         strength: app_commands.Range[float, 0.05, 1.0] | None = None,
+        aspect: app_commands.Choice[str] | None = None,
     ) -> None:
         try:
             styles = preset_styles(
                 self.bot, style=style, style_2=style_2, style_3=style_3, style_weight=style_weight
+            )
+            parameters = preset_parameters(
+                **styles,
+                size=size,
+                aspect=aspect and aspect.value,
+                steps=steps,
+                guidance=guidance,
+                count=count,
+                negative_prompt=negative,
+                strength=strength,
             )
         except InvalidInput as exc:
             await interaction.response.send_message(
                 f"⚠️ {exc}", ephemeral=True, allowed_mentions=NO_PINGS
             )
             return
-        parameters = preset_parameters(
-            **styles,
-            size=size,
-            steps=steps,
-            guidance=guidance,
-            count=count,
-            negative_prompt=negative,
-            strength=strength,
-        )
         if not parameters:
             await interaction.response.send_message(
                 "Give at least one setting to save (style, size, steps, …).", ephemeral=True

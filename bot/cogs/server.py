@@ -9,6 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cogs.generate import (
+    ASPECT_CHOICES,
     PRESET_HELP,
     STYLE_AUTOCOMPLETE,
     STYLE_HELP,
@@ -46,9 +47,10 @@ class ServerCog(
         action="save (default), delete, or make it the server default",
         **{
             k: PRESET_HELP[k]
-            for k in (*STYLE_HELP, "size", "steps", "guidance", "count", "negative")
+            for k in (*STYLE_HELP, "size", "steps", "guidance", "count", "negative", "aspect")
         },
     )
+    @app_commands.choices(aspect=ASPECT_CHOICES)
     @app_commands.autocomplete(**STYLE_AUTOCOMPLETE)
     @app_commands.guild_only()
     async def preset(
@@ -65,6 +67,7 @@ class ServerCog(
         guidance: app_commands.Range[float, 0.0, 15.0] | None = None,
         count: app_commands.Range[int, 1, 4] | None = None,
         negative: app_commands.Range[str, 1, 1000] | None = None,
+        aspect: app_commands.Choice[str] | None = None,
     ) -> None:
         if not may_manage(interaction):
             await interaction.response.send_message(
@@ -93,6 +96,7 @@ class ServerCog(
                 parameters = preset_parameters(
                     **styles,
                     size=size,
+                    aspect=aspect and aspect.value,
                     steps=steps,
                     guidance=guidance,
                     count=count,
