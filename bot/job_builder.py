@@ -22,7 +22,7 @@ from bot.style_options import check_style_names, effective_styles, fold_style_op
 from generation.families import Mode, ModelFamily
 from generation.styles import StyleLibrary
 from storage.models import Guild
-from storage.precedence import OPTION, resolve
+from storage.precedence import BUILT_IN, OPTION, resolve
 from storage.repositories.presets import PresetRepository
 
 
@@ -91,6 +91,9 @@ class CommandDrafts:
             )
         values, sources = dict(resolved.values), dict(resolved.sources)
         size_or_aspect(values, sources)
+        size_from_image = given.image is not None and not (typed_size or typed_aspect)
+        if size_from_image:  # the upload's shape: say so, not that a stored size applied
+            sources["size"] = sources["aspect"] = BUILT_IN
         apply_server_limits(values, guild)
         styles = effective_styles(values, sources)
         styles_from = resolved.sources["styles"]
@@ -126,7 +129,7 @@ class CommandDrafts:
             seed=given.options.get("seed"),
             # An upload keeps its own shape unless a size or an aspect is typed here; a typed
             # aspect centre-crops it to that shape at the family's native size.
-            size_from_image=not (typed_size or typed_aspect),
+            size_from_image=size_from_image,
         )
 
 

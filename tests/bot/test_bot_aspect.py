@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from PIL import Image
 
+from bot.job_parameters import size_or_aspect
+from storage.precedence import BUILT_IN, OPTION, SERVER_DEFAULT, USER_DEFAULT
 from tests.bot.conftest import png_bytes
 from tests.bot.test_bot_commands import reply_of
 
@@ -44,8 +47,14 @@ async def test_aspect_typed_or_from_a_preset_and_a_typed_size_over_it(harness):
     )
     assert size == (96, 64)
 
-    # An upload keeps its own shape (96×64 fitted: 64×40) unless an aspect is typed.
+    # An upload keeps its own shape (96×64 fitted: 64×40), whatever a preset stores...
     upload = ("photo.png", png_bytes())
+    size, caption = await posted_size(
+        harness,
+        await double.invoke("img2img", {"prompt": "a box", "image": upload, "preset": "tall"}),
+    )
+    assert size == (64, 40) and "from preset:tall" not in caption
+    # ...unless an aspect is typed: then the upload is cropped to it.
     size, _ = await posted_size(
         harness,
         await double.invoke("img2img", {"prompt": "a box", "image": upload, "aspect": "9:16"}),
@@ -68,3 +77,24 @@ async def test_size_and_aspect_together_are_refused(harness):
     )
     assert "size or aspect, not both" in refused
     assert harness.runner.requests == []
+
+
+@pytest.mark.parametrize(
+    ("size_from", "aspect_from", "wins"),
+    [
+        (BUILT_IN, "preset:tall", "aspect"),
+        (OPTION, "preset:tall", "size"),
+        ("preset:wide", OPTION, "aspect"),
+        (USER_DEFAULT, "preset:tall", "aspect"),
+        ("preset:wide", SERVER_DEFAULT, "size"),
+        (SERVER_DEFAULT, USER_DEFAULT, "aspect"),
+        ("preset:both", "preset:both", "size"),
+    ],
+)
+def test_the_nearer_level_picks_size_or_aspect(size_from, aspect_from, wins):
+    values = {"size": "96x64", "aspect": "9:16"}
+    sources = {"size": size_from, "aspect": aspect_from}
+    size_or_aspect(values, sources)
+    loser = "size" if wins == "aspect" else "aspect"
+    assert values[wins] is not None and values[loser] is None
+    assert sources[loser] == sources[wins], "the result says where the shape came from"
