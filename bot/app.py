@@ -137,8 +137,8 @@ class LcmBot(commands.Bot):
             self.status_server = StatusServer(self, settings.lcm_http_host, settings.lcm_http_port)
 
     @staticmethod
-    def _view_for(job_id: int, animation: bool) -> discord.ui.View:
-        return result_view(job_id, animation=animation)
+    def _view_for(job_id: int, animation: bool, pictures: int) -> discord.ui.View:
+        return result_view(job_id, animation=animation, pictures=pictures)
 
     async def setup_hook(self) -> None:
         if self.status_server is not None:

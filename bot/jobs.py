@@ -80,7 +80,8 @@ class JobService:
         engine: Engine,
         database: Database,
         *,
-        view_for: Callable[[int, bool], discord.ui.View | None],
+        # (job id, animation?, pictures posted) → the buttons under the result
+        view_for: Callable[[int, bool, int], discord.ui.View | None],
         status_interval_s: float = 1.0,
     ) -> None:
         self.engine = engine
@@ -270,7 +271,8 @@ class JobService:
             await target.notify(caption)
             await self.database.jobs.fail(job_id, "blocked by the server's safety policy")
             return
-        view = self._view_for(job_id, bool(result.animations))
+        pictures = sum(not f.filename.startswith(("edges", "SPOILER_edges")) for f in files.files)
+        view = self._view_for(job_id, bool(result.animations), pictures)
         posted = await target.post(caption, files=files.files, view=view)
         await self.database.jobs.finish(
             job_id, result_channel_id=posted.channel_id, result_message_id=posted.message_id

@@ -1,10 +1,13 @@
-"""What the result buttons do: re-roll, variations, upscale, use as init, info and delete."""
+"""What the result buttons do: re-roll, vary (subtle/strong), upscale, remix, use as init, info,
+delete; on a result with several pictures, each picture action acts on the picture chosen."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
+import re
 from collections.abc import Awaitable
 from typing import Any
 
@@ -15,13 +18,14 @@ from bot.attachments import UploadReader
 from bot.job_parameters import upgrade_parameters
 from bot.refusal import Refusal
 from bot.style_options import as_picks, check_style_names
-from bot.views import ACTIONS
+from bot.views import ACTIONS, PER_PICTURE, button_command, picture_chooser
 from generation.families import Mode, ModelFamily
 from generation.styles import StyleLibrary
 from storage.models import Guild
 from storage.repositories.jobs import JobRepository
 
-VARIATION_STRENGTH = 0.6
+SUBTLE_STRENGTH = 0.35  # Vary (subtle)
+VARIATION_STRENGTH = 0.7  # Vary (strong), V1…V4, and the "Variations" of older messages
 UPSCALE_STRENGTH = 0.35
 MIN_STRENGTH, MAX_STRENGTH = 0.05, 1.0
 
@@ -46,10 +50,13 @@ class InitPromptModal(discord.ui.Modal, title="Use as init image"):
         label="Strength (0.05–1)", custom_id="strength", default="0.6", max_length=5
     )
 
-    def __init__(self, actions: ResultActions, job_id: int, prompt: str) -> None:
+    def __init__(
+        self, actions: ResultActions, job_id: int, prompt: str, image: int | None = None
+    ) -> None:
         super().__init__()
         self._actions = actions
         self._job_id = job_id
+        self._image = image
         self.prompt.default = prompt[:1500]
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
@@ -63,6 +70,42 @@ class InitPromptModal(discord.ui.Modal, title="Use as init image"):
             prompt=self.prompt.value,
             strength=parse_strength(self.strength.value),
             scale=1.0,
+            image=self._image,
+        )
+
+
+class RemixModal(discord.ui.Modal, title="Remix"):
+    """The prompt and negative prompt, prefilled; runs again with the same seed and settings."""
+
+    prompt = discord.ui.TextInput(
+        label="Prompt", custom_id="prompt", style=discord.TextStyle.paragraph, max_length=1500
+    )
+    negative_prompt = discord.ui.TextInput(
+        label="Negative prompt (what to leave out)",
+        custom_id="negative_prompt",
+        style=discord.TextStyle.paragraph,
+        max_length=1500,
+        required=False,
+    )
+
+    def __init__(self, actions: ResultActions, job, image: int | None) -> None:
+        super().__init__()
+        self._actions = actions
+        self._job_id = job.id
+        self._image = image
+        self.prompt.default = str(job.parameters.get("prompt") or "")[:1500]
+        self.negative_prompt.default = str(job.parameters.get("negative_prompt") or "")[:1500]
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await self._actions.guarded(interaction, "Remix", self._start(interaction))
+
+    async def _start(self, interaction: discord.Interaction) -> None:
+        await self._actions.start_remix(
+            interaction,
+            self._job_id,
+            prompt=self.prompt.value,
+            negative_prompt=self.negative_prompt.value,
+            image=self._image,
         )
 
 
@@ -98,10 +141,21 @@ class ResultActions:
         self._family = family
         self._styles = styles
 
-    async def handle(self, action: str, job_id: int, interaction: discord.Interaction) -> None:
-        """Run one button; whatever goes wrong, the user is answered (never left "thinking")."""
+    async def handle(
+        self,
+        action: str,
+        job_id: int,
+        interaction: discord.Interaction,
+        *,
+        image: int | None = None,
+    ) -> None:
+        """Run one button; whatever goes wrong, the user is answered (never left "thinking").
+
+        ``image`` is the picture chosen (1-based) on a result with several; a picture action
+        without one, on such a result, first asks which picture.
+        """
         await self.guarded(
-            interaction, ACTIONS[action][0], self._handle(action, job_id, interaction)
+            interaction, ACTIONS[action][0], self._handle(action, job_id, interaction, image)
         )
 
     async def guarded(
@@ -113,25 +167,40 @@ class ResultActions:
         except Exception as exc:
             await self._admissions.answer_failure(interaction, what, exc)
 
-    async def _handle(self, action: str, job_id: int, interaction: discord.Interaction) -> None:
+    async def _handle(
+        self, action: str, job_id: int, interaction: discord.Interaction, image: int | None
+    ) -> None:
         job = await self._job(job_id)
+        if action in PER_PICTURE and image is None:
+            count = len(_pictures_of(interaction.message))
+            if count > 1:
+                await interaction.response.send_message(
+                    f"{ACTIONS[action][0]}: which picture? They are numbered left to right, "
+                    "top to bottom.",
+                    view=picture_chooser(job_id, action, count),
+                    ephemeral=True,
+                )
+                return
         if action == "info":
             await interaction.response.send_message(_info(job), ephemeral=True)
         elif action == "delete":
             await self._delete(interaction, job)
         elif action == "init":
-            modal = InitPromptModal(self, job_id, str(job.parameters.get("prompt", "")))
+            modal = InitPromptModal(self, job_id, str(job.parameters.get("prompt", "")), image)
             await interaction.response.send_modal(modal)
+        elif action == "remix":
+            await interaction.response.send_modal(RemixModal(self, job, image))
         elif action == "reroll":
             await self.start_rerun(interaction, job_id)
-        elif action == "vary":
+        elif action in ("vary", "vary-subtle"):
             await self.start_from_picture(
                 interaction,
                 job_id,
                 action=action,
                 prompt=None,
-                strength=VARIATION_STRENGTH,
+                strength=VARIATION_STRENGTH if action == "vary" else SUBTLE_STRENGTH,
                 scale=1.0,
+                image=image,
             )
         elif action == "upscale":
             await self.start_from_picture(
@@ -141,6 +210,7 @@ class ResultActions:
                 prompt=None,
                 strength=UPSCALE_STRENGTH,
                 scale=2.0,
+                image=image,
             )
 
     async def _job(self, job_id: int):
@@ -169,21 +239,15 @@ class ResultActions:
         prompt: str | None,
         strength: float,
         scale: float,
+        image: int | None = None,
     ) -> None:
-        """An img2img job from the first picture on the clicked message (variations, upscale)."""
+        """An img2img job from picture ``image`` of the result (the first one when None)."""
         await interaction.response.defer(ephemeral=True, thinking=True)
 
         async def draft_for(guild: Guild) -> Draft:
             job = await self._job(job_id)
-            pictures = [
-                a
-                for a in (interaction.message.attachments if interaction.message else [])
-                if a.filename.endswith((".png", ".webp", ".jpg"))
-                and not a.filename.startswith(("edges", "SPOILER_edges"))
-            ]
-            if not pictures:
-                raise Refusal("That result has no picture to start from.")
-            data = await self._uploads.read(pictures[0], parameter="image")
+            picture = await self._picture(interaction, job, image)
+            data = await self._uploads.read(picture, parameter="image")
             parameters = dict(job.parameters)
             if prompt is not None:
                 parameters["prompt"] = prompt
@@ -193,9 +257,59 @@ class ResultActions:
             width, height = (int(v) for v in str(parameters["size"]).split("x"))
             factor = min(scale, self._family.max_side / max(width, height))
             parameters["size"] = f"{_snap(width * factor)}x{_snap(height * factor)}"
-            return self._draft(interaction, action, guild, job, parameters, {"image": data})
+            return self._draft(
+                interaction, action, guild, job, parameters, {"image": data}, image=image
+            )
 
         await self._admissions.admit(interaction, ACTIONS[action][0], draft_for)
+
+    async def start_remix(
+        self,
+        interaction: discord.Interaction,
+        job_id: int,
+        *,
+        prompt: str,
+        negative_prompt: str,
+        image: int | None,
+    ) -> None:
+        """The same seed, settings and inputs with a new prompt; with ``image``, that picture's
+        seed alone (count 1)."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+
+        async def draft_for(guild: Guild) -> Draft:
+            job = await self._job(job_id)
+            parameters = dict(job.parameters)
+            parameters["prompt"] = prompt
+            parameters["negative_prompt"] = negative_prompt
+            seed = int(job.seeds[0]) if job.seeds else int(parameters["seed"])
+            if image is not None:
+                seed = _seed_of(await self._picture(interaction, job, image), job, image)
+                parameters["count"] = 1
+            inputs = await self._journal.inputs(job_id)
+            draft = self._draft(interaction, "remix", guild, job, parameters, inputs, image=image)
+            return dataclasses.replace(draft, seed=seed)
+
+        await self._admissions.admit(interaction, ACTIONS["remix"][0], draft_for)
+
+    async def _picture(
+        self, interaction: discord.Interaction, job, image: int | None
+    ) -> discord.Attachment:
+        """Picture ``image`` (1-based; the first when None) of the job's result message: the
+        clicked message when it is that result, else the result message fetched by its id (a
+        click on the "which picture?" chooser, or on a modal opened from it)."""
+        pictures = _pictures_of(interaction.message)
+        if not pictures and image is not None and job.result_message_id:
+            channel = interaction.client.get_partial_messageable(job.result_channel_id)
+            try:
+                pictures = _pictures_of(await channel.fetch_message(job.result_message_id))
+            except (discord.NotFound, discord.Forbidden):
+                pictures = []
+        if not pictures:
+            raise Refusal("That result has no picture to start from.")
+        index = (image or 1) - 1
+        if index >= len(pictures):
+            raise Refusal(f"That result has {len(pictures)} picture(s), not {image}.")
+        return pictures[index]
 
     def _draft(
         self,
@@ -205,6 +319,8 @@ class ResultActions:
         job,
         parameters: dict[str, Any],
         inputs: dict[str, bytes],
+        *,
+        image: int | None = None,
     ) -> Draft:
         # A job journaled by an older version stored one `style` and its weight.
         parameters = upgrade_parameters(parameters)
@@ -216,7 +332,9 @@ class ResultActions:
             stored_in=f"job {job.id}",
         )
         # `button:<action>`: the same command= as the click's own log lines and metrics.
-        context = interaction_context(interaction, guild, f"button:{action}", parent_id=job.id)
+        # `button:<action>:<n>` when picture n was chosen: the journal keeps which picture.
+        command = button_command(action, image)
+        context = interaction_context(interaction, guild, command, parent_id=job.id)
         mode = Mode(parameters["mode"])
         return Draft(mode, str(parameters["prompt"]), parameters, context, inputs=inputs)
 
@@ -245,6 +363,28 @@ def _info(job) -> str:
     if job.error:
         lines.append(f"error: {job.error[:200]}")
     return "\n".join(lines)[:2000]
+
+
+def _pictures_of(message: discord.Message | None) -> list[discord.Attachment]:
+    """The result pictures on a message, in order (not the edge map, not an animation)."""
+    return [
+        a
+        for a in (message.attachments if message else [])
+        if a.filename.endswith((".png", ".webp", ".jpg"))
+        and not a.filename.startswith(("edges", "SPOILER_edges"))
+    ]
+
+
+_SEED_IN_NAME = re.compile(r"(?:SPOILER_)?lcm-(?P<seed>[0-9]{1,20})\.")
+
+
+def _seed_of(picture: discord.Attachment, job, image: int) -> int:
+    """The seed of a posted picture: in its file name (pictures the safety policy withheld are
+    not posted, so picture n need not be seed n), else the job's n-th seed."""
+    match = _SEED_IN_NAME.match(picture.filename)
+    if match:
+        return int(match["seed"])
+    return int(job.seeds[min(image, len(job.seeds)) - 1])
 
 
 def _snap(value: float) -> int:

@@ -1,4 +1,9 @@
-"""Result buttons that survive restarts: the job id lives in the custom_id (`lcm:<action>:<id>`)."""
+"""Result buttons that survive restarts: the job id lives in the custom_id.
+
+`lcm:<action>:<job_id>` acts on the result as a whole (or, on a result with several pictures,
+offers the choice of picture); `lcm:<action>:<job_id>:<n>` acts on picture n (U1…U4, V1…V4, and
+the buttons of the "which picture?" chooser). Custom_ids posted by older versions keep working.
+"""
 
 from __future__ import annotations
 
@@ -10,37 +15,55 @@ from bot.logs import bind_log_context
 
 ACTIONS = {
     "reroll": ("Re-roll", "🎲"),
-    "vary": ("Variations", "🔀"),
+    "vary-subtle": ("Vary (subtle)", "🌱"),
+    "vary": ("Vary (strong)", "🔀"),
     "upscale": ("Upscale ×2", "🔍"),
+    "remix": ("Remix", "✏️"),
     "init": ("Use as init", "🖼️"),
     "info": ("Info", "ℹ️"),
     "delete": ("Delete", "🗑️"),
 }
-IMAGE_ONLY = ("vary", "upscale", "init")  # these start from the posted picture
+IMAGE_ONLY = ("vary-subtle", "vary", "upscale", "init")  # these start from the posted picture
+PER_PICTURE = ("vary-subtle", "vary", "upscale", "remix", "init")  # these act on one picture
+# U1…U5 and V1…V5 fit one action row each; a larger result offers a chooser instead.
+MAX_PICTURE_ROW = 5
+# The U and V rows: upscale picture n, vary picture n (strongly).
+ROW_ACTIONS = {"upscale": "Upscale", "vary": "Vary"}
 
 
 class JobButton(
     discord.ui.DynamicItem[discord.ui.Button],
-    template=r"lcm:(?P<action>reroll|vary|upscale|init|info|delete):(?P<job_id>[0-9]{1,19})",
+    template=(
+        r"lcm:(?P<action>reroll|vary-subtle|vary|upscale|remix|init|info|delete)"
+        r":(?P<job_id>[0-9]{1,19})(?::(?P<image>[1-9]))?"
+    ),
 ):
     """One result button; discord.py rebuilds it from the custom_id after a restart."""
 
-    def __init__(self, action: str, job_id: int) -> None:
-        label, emoji = ACTIONS[action]
+    def __init__(
+        self, action: str, job_id: int, image: int | None = None, *, label: str | None = None
+    ) -> None:
+        default_label, emoji = ACTIONS[action]
         style = discord.ButtonStyle.danger if action == "delete" else discord.ButtonStyle.secondary
+        custom_id = f"lcm:{action}:{job_id}" + (f":{image}" if image is not None else "")
         super().__init__(
             discord.ui.Button(
-                label=label, emoji=emoji, style=style, custom_id=f"lcm:{action}:{job_id}"
+                label=label or default_label,
+                emoji=None if label else emoji,
+                style=style,
+                custom_id=custom_id,
             )
         )
         self.action = action
         self.job_id = job_id
+        self.image = image
 
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
     ) -> JobButton:
-        return cls(match["action"], int(match["job_id"]))
+        image = int(match["image"]) if match["image"] else None
+        return cls(match["action"], int(match["job_id"]), image)
 
     async def callback(self, interaction: discord.Interaction) -> None:
         # This runs in a task of its own: its log lines carry who clicked what.
@@ -48,17 +71,50 @@ class JobButton(
             user_id=interaction.user.id,
             guild_id=interaction.guild_id,
             channel_id=interaction.channel_id,
-            command=f"button:{self.action}",  # the same as the job it starts
+            command=button_command(self.action, self.image),  # the same as the job it starts
         )
         bot = interaction.client
-        await bot.result_actions.handle(self.action, self.job_id, interaction)
+        await bot.result_actions.handle(self.action, self.job_id, interaction, image=self.image)
         bot.metrics.commands.labels(f"button:{self.action}").inc()
 
 
-def result_view(job_id: int, *, animation: bool = False) -> discord.ui.View:
+def button_command(action: str, image: int | None) -> str:
+    """The command= of a click and of the job it starts: `button:vary` or `button:vary:3`."""
+    return f"button:{action}" + (f":{image}" if image is not None else "")
+
+
+def result_view(job_id: int, *, animation: bool = False, pictures: int = 1) -> discord.ui.View:
+    """The buttons under a result; with 2 to 5 pictures, a U row and a V row come first."""
     view = discord.ui.View(timeout=None)
-    for action in ACTIONS:
-        if animation and action in IMAGE_ONLY:
-            continue
-        view.add_item(JobButton(action, job_id))
+    rows = 0
+    per_picture_rows = not animation and 2 <= pictures <= MAX_PICTURE_ROW
+    if per_picture_rows:
+        # "Upscale 2" rather than "U2": a screen reader reads the label, and says what it does.
+        for action, short in ROW_ACTIONS.items():
+            for n in range(1, pictures + 1):
+                button = JobButton(action, job_id, n, label=f"{short} {n}")
+                button.item.row = rows
+                view.add_item(button)
+            rows += 1
+    actions = [
+        action
+        for action in ACTIONS
+        if not (animation and action in IMAGE_ONLY)
+        and not (per_picture_rows and action in ROW_ACTIONS)
+    ]
+    for index, action in enumerate(actions):
+        button = JobButton(action, job_id)
+        button.item.row = rows + index // 5
+        view.add_item(button)
+    return view
+
+
+def picture_chooser(job_id: int, action: str, pictures: int) -> discord.ui.View:
+    """The "which picture?" buttons for an action on a result with several pictures."""
+    view = discord.ui.View(timeout=None)
+    label = ACTIONS[action][0]
+    for n in range(1, pictures + 1):
+        button = JobButton(action, job_id, n, label=f"{label}: picture {n}")
+        button.item.row = (n - 1) // 5
+        view.add_item(button)
     return view

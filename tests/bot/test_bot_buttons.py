@@ -1,7 +1,8 @@
-"""Result buttons: re-roll, variations, upscale, use as init, info, delete — and after a restart."""
+"""Result buttons: re-roll, vary, upscale, use as init, info, delete — and after a restart."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 
 from PIL import Image
@@ -86,15 +87,20 @@ async def test_info_is_private_and_delete_is_for_the_owner_or_moderators(harness
     assert double.messages[first.id].deleted
 
 
-async def test_buttons_work_after_the_bot_restarts(harness, tiny_pipelines):
-    double = harness.double
-    first, job_id = await imagine(harness)
-    await harness.bot.close()  # the old process is gone; its views with it
-
+@contextlib.asynccontextmanager
+async def restarted(harness, tiny_pipelines):
+    """The old bot process gone (its views with it), a fresh one over the same database."""
+    await harness.bot.close()
     fresh = make_bot(harness.settings, harness.engine, harness.database, tiny_pipelines)
-    async with double.running(fresh):
-        click = await double.click(first, f"lcm:reroll:{job_id}")
-        again = await click.wait_for_followup(timeout=30)
+    async with harness.double.running(fresh):
+        yield fresh
         await fresh.jobs.wait_idle()
+
+
+async def test_buttons_work_after_the_bot_restarts(harness, tiny_pipelines):
+    first, job_id = await imagine(harness)
+    async with restarted(harness, tiny_pipelines):
+        click = await harness.double.click(first, f"lcm:reroll:{job_id}")
+        again = await click.wait_for_followup(timeout=30)
     new_job = await harness.database.jobs.get(int(again.custom_ids()[0].split(":")[2]))
     assert new_job.parent_id == job_id and again.attachments
