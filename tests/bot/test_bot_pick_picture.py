@@ -167,3 +167,29 @@ def test_custom_ids_of_older_versions_still_parse():
     match = pattern.fullmatch("lcm:vary-subtle:12:3")
     assert match["action"] == "vary-subtle" and match["image"] == "3"
     assert pattern.fullmatch("lcm:vary:12:0") is None
+
+
+async def test_remix_with_the_prompt_unchanged_draws_the_picture_chosen_again(harness):
+    result, job_id = await four_pictures(harness)
+    click = await choose(harness, result, f"lcm:remix:{job_id}", 3)
+    await click.wait_for_response()
+    submitted = await harness.double.submit_modal(
+        click, {"prompt": PROMPT, "negative_prompt": NEGATIVE}
+    )
+    again = await submitted.wait_for_followup(timeout=30)
+    await harness.idle()
+    drawn = pixels(again.attachments[0].data)
+    distances = [float(np.abs(drawn - pixels(a.data)).mean()) for a in result.attachments]
+    assert int(np.argmin(distances)) == 2 and distances[2] < 1.0, distances
+
+    # A single picture: no question, the modal at once, the job's own seed.
+    single = await harness.double.invoke("imagine", {"prompt": PROMPT, "seed": 9})
+    single = await single.wait_for_followup(timeout=30)
+    await harness.idle()
+    single_id = int(single.custom_ids()[0].split(":")[2])
+    click = await harness.double.click(single, f"lcm:remix:{single_id}")
+    await click.wait_for_response()
+    submitted = await harness.double.submit_modal(click, {"prompt": "a green kite"})
+    remixed = await new_job_of(harness, await submitted.wait_for_followup(timeout=30))
+    assert remixed.command == "button:remix" and remixed.parent_id == single_id
+    assert remixed.seeds == [9] and remixed.parameters["prompt"] == "a green kite"
