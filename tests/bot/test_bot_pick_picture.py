@@ -193,3 +193,17 @@ async def test_remix_with_the_prompt_unchanged_draws_the_picture_chosen_again(ha
     remixed = await new_job_of(harness, await submitted.wait_for_followup(timeout=30))
     assert remixed.command == "button:remix" and remixed.parent_id == single_id
     assert remixed.seeds == [9] and remixed.parameters["prompt"] == "a green kite"
+
+
+async def test_an_animation_offers_remix_but_no_picture_actions(harness):
+    record = await harness.double.invoke("animate", {"prompt": "waves", "frames": 8, "seed": 4})
+    result = await record.wait_for_followup(timeout=30)
+    await harness.idle()
+    job_id = int(result.custom_ids()[0].split(":")[2])
+    assert [c.split(":")[1] for c in result.custom_ids()] == ["reroll", "remix", "info", "delete"]
+    click = await harness.double.click(result, f"lcm:remix:{job_id}")
+    await click.wait_for_response()
+    submitted = await harness.double.submit_modal(click, {"prompt": "calm waves"})
+    remixed = await new_job_of(harness, await submitted.wait_for_followup(timeout=30))
+    assert remixed.parameters["mode"] == "animate" and remixed.seeds == [4]
+    assert remixed.parameters["frames"] == 8 and remixed.status == JobStatus.FINISHED
