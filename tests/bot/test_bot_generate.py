@@ -39,8 +39,10 @@ async def test_imagine_defers_shows_progress_and_posts_pngs_with_buttons(harness
     assert any(t and t.startswith(("⏳ Queued", "🎨 Rendering")) for t in texts), texts
     assert status.content.startswith("✅ Done: ")
     job_id = int(message.content.split("job ")[-1].split()[0])
-    assert set(message.custom_ids()) == {
-        f"lcm:{a}:{job_id}" for a in ("reroll", "vary", "upscale", "init", "info", "delete")
+    # Two pictures: an Upscale n and a Vary n per picture, then the actions that ask which.
+    per_picture = {f"lcm:{a}:{job_id}:{n}" for a in ("upscale", "vary") for n in (1, 2)}
+    assert set(message.custom_ids()) == per_picture | {
+        f"lcm:{a}:{job_id}" for a in ("reroll", "vary-subtle", "remix", "init", "info", "delete")
     }
     job = await harness.database.jobs.get(job_id)
     assert job.status == JobStatus.FINISHED and job.seeds == [11, 12]
