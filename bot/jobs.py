@@ -258,15 +258,7 @@ class JobService:
             notes.append(f"🚫 {files.blocked} image(s) withheld by this server's safety policy.")
         if files.spoilered:
             notes.append(f"🙈 {files.spoilered} image(s) behind a spoiler (safety policy).")
-        caption = result_caption(
-            journal_parameters(result.request),
-            seeds=result.seeds,
-            sources=context.sources,
-            style_origins=context.style_origins,
-            job_id=job_id,
-            warnings=result.warnings,
-            notes=notes,
-        )
+        caption = job_caption(job_id, result, context, notes)
         if not files.files:  # everything was blocked: a notice, never the picture
             await target.notify(caption)
             await self.database.jobs.fail(job_id, "blocked by the server's safety policy")
@@ -277,3 +269,18 @@ class JobService:
         await self.database.jobs.finish(
             job_id, result_channel_id=posted.channel_id, result_message_id=posted.message_id
         )
+
+
+def job_caption(
+    job_id: int, result: GenerationResult, context: JobContext, notes: list[str]
+) -> str:
+    """A result's caption: its parameters, seeds, where each value came from, and ``notes``."""
+    return result_caption(
+        journal_parameters(result.request),
+        seeds=result.seeds,
+        sources=context.sources,
+        style_origins=context.style_origins,
+        job_id=job_id,
+        warnings=result.warnings,
+        notes=notes,
+    )

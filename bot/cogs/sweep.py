@@ -23,10 +23,10 @@ from bot.cogs.generate import HELP, MAX_SEED, describe_for_family
 from bot.delivery_targets import NO_PINGS, InteractionTarget
 from bot.job_builder import CommandInput
 from bot.job_parameters import journal_parameters, upgrade_parameters
-from bot.jobs import JobContext
+from bot.jobs import JobContext, job_caption
 from bot.logs import bind_log_context
 from bot.refusal import Refusal
-from bot.render import result_caption, truncate
+from bot.render import truncate
 from bot.result_files import build_result_files
 from bot.style_options import StylePick, as_picks
 from bot.sweep_plan import AXES, DEFAULT_MAX_CELLS, SweepCell, SweepPlan, plan_sweep
@@ -511,15 +511,8 @@ class SweepCog(commands.Cog):
             )
             if not files.files:
                 raise Refusal("That cell is withheld by this server's safety policy.")
-            caption = result_caption(
-                journal_parameters(result.request),
-                seeds=result.seeds,
-                sources=context.sources,
-                style_origins=context.style_origins,
-                job_id=job_id,
-                warnings=result.warnings,
-                notes=[f"From a sweep: {sweep.plan.cell_label(sweep.cells[index])}"],
-            )
+            note = f"From a sweep: {sweep.plan.cell_label(sweep.cells[index])}"
+            caption = job_caption(job_id, result, context, [note])
             view = result_view(job_id)
             await InteractionTarget(interaction).post(caption, files=files.files, view=view)
         except Exception as exc:
