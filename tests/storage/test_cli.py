@@ -38,7 +38,7 @@ def test_upgrade_backup_prune_downgrade_restore_from_the_command_line(tmp_path: 
     url = sqlite_url(tmp_path / "data" / "lcm-bot.sqlite3")
 
     assert run_db("upgrade", "--database-url", url) == 0
-    assert capsys.readouterr().out == "database at revision 0002 (newest: 0002)\n"
+    assert capsys.readouterr().out == "database at revision 0004 (newest: 0004)\n"
 
     asyncio.run(_record_one_job(url))
     assert run_db("backup", str(tmp_path / "backup.sqlite3"), "--database-url", url) == 0
@@ -52,7 +52,7 @@ def test_upgrade_backup_prune_downgrade_restore_from_the_command_line(tmp_path: 
     assert run_db("downgrade", "-1", "--database-url", url) == 0
     assert capsys.readouterr().out == "database at revision 0001\n"
     assert run_db("current", default_url=url) == 0
-    assert capsys.readouterr().out == "database at revision 0001 (newest: 0002)\n"
+    assert capsys.readouterr().out == "database at revision 0001 (newest: 0004)\n"
     assert run_db("upgrade", default_url=url) == 0
     capsys.readouterr()
 
@@ -138,10 +138,10 @@ def test_the_url_comes_from_the_environment_by_default(monkeypatch):
 
 def test_the_plain_functions_return_what_they_did(tmp_path: Path):
     url = sqlite_url(tmp_path / "plain.sqlite3")
-    assert cli.upgrade(url) == "0002"
+    assert cli.upgrade(url) == "0004"
     assert cli.downgrade(url, "base") is None
     assert cli.upgrade(url, "0001") == "0001"
-    assert cli.upgrade(url) == "0002"
+    assert cli.upgrade(url) == "0004"
     assert cli.prune(url, 30) == 0
     report = cli.backup(url, tmp_path / "copy.sqlite3")
     assert report.row_counts["jobs"] == 0 and report.path.is_file()

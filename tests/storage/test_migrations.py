@@ -61,7 +61,7 @@ def test_upgrade_downgrade_upgrade_on_an_empty_database(empty_database: str):
     assert migrate.current_revision(empty_database) is None
 
     migrate.upgrade(empty_database)
-    assert migrate.current_revision(empty_database) == migrate.head_revision() == "0002"
+    assert migrate.current_revision(empty_database) == migrate.head_revision() == "0004"
     assert run(_tables(empty_database)) == TABLES
 
     migrate.downgrade(empty_database, "base")
@@ -69,7 +69,7 @@ def test_upgrade_downgrade_upgrade_on_an_empty_database(empty_database: str):
     assert run(_tables(empty_database)) <= {"alembic_version"}
 
     migrate.upgrade(empty_database)
-    assert migrate.current_revision(empty_database) == "0002"
+    assert migrate.current_revision(empty_database) == "0004"
     assert run(_tables(empty_database)) == TABLES
 
 
