@@ -50,9 +50,9 @@ def test_upgrade_backup_prune_downgrade_restore_from_the_command_line(tmp_path: 
     assert capsys.readouterr().out == "deleted 1 jobs\n"
 
     assert run_db("downgrade", "-1", "--database-url", url) == 0
-    assert capsys.readouterr().out == "database at revision 0001\n"
+    assert capsys.readouterr().out == "database at revision 0003\n"
     assert run_db("current", default_url=url) == 0
-    assert capsys.readouterr().out == "database at revision 0001 (newest: 0004)\n"
+    assert capsys.readouterr().out == "database at revision 0003 (newest: 0004)\n"
     assert run_db("upgrade", default_url=url) == 0
     capsys.readouterr()
 
