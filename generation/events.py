@@ -16,6 +16,9 @@ class JobSpec:
     user_id: int
     guild_id: int | None  # None for direct messages
     request: GenerationRequest
+    # A newer job of the same key replaces this one while it still waits (latest wins): one
+    # nudge session or canny loop. None: never replaced.
+    coalesce_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class JobFailed:
 @dataclass(frozen=True)
 class JobCancelled:
     while_running: bool
+    superseded: bool = False  # replaced while waiting by a newer job of its coalesce key
 
 
 @dataclass(frozen=True)

@@ -36,12 +36,17 @@ it. A newcomer owes nothing (V = 1), and with equal costs nobody ever owes anyth
 the round-robin bound, (U + 1) × (S + 1) batches. (A cheaper job arriving lowers q, so a debt
 takes more, cheaper batches to pay off.) ``position()`` gives the exact place when nobody new
 arrives.
+
+Latest wins: a job pushed with a ``coalesce_key`` (a nudge session, a canny loop) replaces a job
+of the same key still waiting, in its place in the turn order, and the replaced one is handed
+to ``on_superseded``: five quick clicks run at most two jobs, the one running when they came and
+the newest. Replacing adds no waiting job, so the caps do not apply to it.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +67,8 @@ class QueuedJob:
     pixels: int = 512 * 512  # per image (× frames for animations)
     cost: int = 1  # what its turn charges: GPU work (generation.requests.gpu_cost), at least 1
     payload: Any = field(default=None, compare=False)
+    # Jobs of one key replace each other while waiting (latest wins); None never coalesces.
+    coalesce_key: Hashable | None = None
 
     def __post_init__(self) -> None:
         if self.cost < 1:
@@ -76,14 +83,22 @@ class QueuedJob:
 class FairQueue:
     """Deficit round-robin by cost across servers, then users within a server; caps, batching."""
 
-    def __init__(self, *, per_user_cap: int = 5, global_cap: int = 200) -> None:
+    def __init__(
+        self,
+        *,
+        per_user_cap: int = 5,
+        global_cap: int = 200,
+        on_superseded: Callable[[QueuedJob], None] | None = None,
+    ) -> None:
         if per_user_cap < 1 or global_cap < 1:
             raise ValueError("caps must be at least 1")
         self.per_user_cap = per_user_cap
         self.global_cap = global_cap
+        self._on_superseded = on_superseded
         # Dict order is the turn order, at both levels.
         self._servers: OrderedDict[int | None, _Server] = OrderedDict()
         self._by_id: dict[str, QueuedJob] = {}
+        self._by_key: dict[Hashable, str] = {}  # coalesce key → the waiting job that holds it
 
     # ------------------------------------------------------------------ writing
 
@@ -95,6 +110,8 @@ class FairQueue:
         """
         if job.job_id in self._by_id:
             raise ValueError(f"job {job.job_id} is already queued")
+        if self._supersede(job):
+            return self.position(job.job_id)
         if enforce_caps and len(self._by_id) >= self.global_cap:
             raise QueueFull(
                 f"the queue is full ({self.global_cap} jobs waiting); try again in a minute"
@@ -111,7 +128,34 @@ class FairQueue:
         server = self._servers.setdefault(job.guild_id, _Server())
         server.users.setdefault(job.user_id, _User()).jobs.append(job)
         self._by_id[job.job_id] = job
+        if job.coalesce_key is not None:
+            self._by_key[job.coalesce_key] = job.job_id
         return self.position(job.job_id)
+
+    def _supersede(self, job: QueuedJob) -> bool:
+        """Put ``job`` in the place of the waiting job of its coalesce key; False if none waits."""
+        old = self._waiting_with_key(job.coalesce_key)
+        if old is None:
+            return False
+        if (old.guild_id, old.user_id) != (job.guild_id, job.user_id):
+            raise ValueError(f"job {job.job_id}: coalesce key {job.coalesce_key!r} is another's")
+        jobs = self._servers[old.guild_id].users[old.user_id].jobs
+        jobs[jobs.index(old)] = job
+        del self._by_id[old.job_id]
+        self._by_id[job.job_id] = job
+        self._by_key[job.coalesce_key] = job.job_id
+        if self._on_superseded is not None:
+            self._on_superseded(old)
+        return True
+
+    def _waiting_with_key(self, key: Hashable | None) -> QueuedJob | None:
+        if key is None or key not in self._by_key:
+            return None
+        return self._by_id.get(self._by_key[key])
+
+    def _forget_key(self, job: QueuedJob) -> None:
+        if job.coalesce_key is not None and self._by_key.get(job.coalesce_key) == job.job_id:
+            del self._by_key[job.coalesce_key]
 
     def requeue(self, jobs: list[QueuedJob]) -> None:
         """Put back jobs taken in a batch whose work was lost (its worker died), turns refunded.
@@ -129,12 +173,15 @@ class FairQueue:
             user.deficit = min(user.deficit + job.cost, 0)
             server.deficit = min(server.deficit + job.cost, 0)
             self._by_id[job.job_id] = job
+            # Its key is not taken again: it was running, so a newer job of its key never
+            # replaces it (it was promised a run).
 
     def cancel(self, job_id: str) -> QueuedJob | None:
         """Remove a waiting job; returns it, or None when it is not waiting (any more)."""
         job = self._by_id.pop(job_id, None)
         if job is None:
             return None
+        self._forget_key(job)
         self._servers[job.guild_id].users[job.user_id].jobs.remove(job)
         _tidy(self._servers, job)
         return job
@@ -160,6 +207,7 @@ class FairQueue:
             _ride(self._servers, job)
         for job in batch:
             del self._by_id[job.job_id]
+            self._forget_key(job)  # running now: a newer job of its key waits, never replaces it
         return batch
 
     # ------------------------------------------------------------------ reading

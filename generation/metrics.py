@@ -32,6 +32,7 @@ class MetricsSnapshot:
     gpu_memory_bytes: int | None
     gpu_memory_peak_bytes: int | None
     redecodes: int
+    superseded: int = 0  # waiting jobs replaced by a newer one of their coalesce key
 
 
 def percentile(samples, fraction: float) -> float | None:
@@ -58,6 +59,7 @@ class EngineMetrics:
         self.batch_sizes: Counter[int] = Counter()
         self.redecodes = 0
         self.worker_restarts = 0  # worker processes replaced after a loss (death, hang, fault)
+        self.superseded_jobs = 0  # replaced while waiting by a newer job of their coalesce key
         self._waits: deque[float] = deque(maxlen=window)
         self._runs: deque[float] = deque(maxlen=window)
         self._images: deque[tuple[float, int]] = deque()
@@ -93,6 +95,11 @@ class EngineMetrics:
         self._prom_images = PromCounter(
             "lcm_images", "Images (or animations) delivered", registry=self._registry
         )
+        self._prom_superseded = PromCounter(
+            "lcm_jobs_superseded",
+            "Waiting jobs replaced by a newer job of the same nudge session (latest wins)",
+            registry=self._registry,
+        )
         self._prom_restarts = PromCounter(
             "lcm_worker_restarts", "GPU worker processes replaced", registry=self._registry
         )
@@ -110,6 +117,10 @@ class EngineMetrics:
     def worker_restarted(self) -> None:
         self.worker_restarts += 1
         self._prom_restarts.inc()
+
+    def superseded(self) -> None:
+        self.superseded_jobs += 1
+        self._prom_superseded.inc()
 
     def submitted(self) -> None:
         self.jobs["submitted"] += 1
@@ -160,6 +171,7 @@ class EngineMetrics:
             gpu_memory_bytes=memory[0] if memory else None,
             gpu_memory_peak_bytes=memory[1] if memory else None,
             redecodes=self.redecodes,
+            superseded=self.superseded_jobs,
         )
 
     def prometheus_text(self, snapshot: MetricsSnapshot) -> bytes:

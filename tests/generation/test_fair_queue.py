@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -379,3 +380,45 @@ def test_requeue_refuses_a_job_that_is_already_waiting():
     queue.push(job("A1"))
     with pytest.raises(ValueError, match="already queued"):
         queue.requeue([job("A1")])
+
+
+def keyed(name: str, key: str | None = "session", **fields) -> QueuedJob:
+    return dataclasses.replace(job(name, **fields), coalesce_key=key)
+
+
+def test_a_waiting_job_is_replaced_by_the_newest_of_its_key_in_its_place():
+    superseded: list[str] = []
+    queue = FairQueue(per_user_cap=2, on_superseded=lambda old: superseded.append(old.job_id))
+    for name in ("A1", "B1"):
+        queue.push(job(name))
+    queue.push(keyed("A2"))
+    # Five clicks while A2 waits: each replaces the one before, past A's cap of 2 waiting.
+    for name in ("A3", "A4", "A5", "A6"):
+        assert queue.push(keyed(name)) == queue.position(name)
+    assert superseded == ["A2", "A3", "A4", "A5"]
+    assert len(queue) == 3 and "A2" not in queue
+    assert order(queue) == ["A1", "B1", "A6"]
+
+
+def test_a_running_job_is_never_replaced_and_other_keys_do_not_coalesce():
+    superseded: list[str] = []
+    queue = FairQueue(on_superseded=lambda old: superseded.append(old.job_id))
+    queue.push(keyed("A1"))
+    assert [j.job_id for j in queue.next_batch(ONE_IMAGE)] == ["A1"]  # running now
+    queue.push(keyed("A2"))
+    queue.push(keyed("A3", key="other"))
+    queue.push(keyed("A4", key=None))
+    assert superseded == [] and order(queue) == ["A2", "A3", "A4"]
+    # A cancelled job's key is free again: the next job of the key queues as new.
+    queue.push(keyed("A5"))
+    assert queue.cancel("A5") is not None
+    queue.push(keyed("A6"))
+    assert superseded == [] and order(queue) == ["A6"]
+
+
+def test_a_coalesce_key_belongs_to_one_user():
+    queue = FairQueue()
+    queue.push(keyed("A1"))
+    with pytest.raises(ValueError, match="another's"):
+        queue.push(keyed("B1"))
+    assert order(queue) == ["A1"]
