@@ -105,7 +105,9 @@ class Engine:
         self._runner_factory = runner_factory
         self._runner: BatchRunner | None = None
         self._queue = FairQueue(
-            per_user_cap=self.config.per_user_cap, global_cap=self.config.global_cap
+            per_user_cap=self.config.per_user_cap,
+            global_cap=self.config.global_cap,
+            on_superseded=self._superseded,  # latest wins within a coalesce key
         )
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)
@@ -216,7 +218,7 @@ class Engine:
         if self._state != "running":
             raise EngineStopped(f"the engine is {self._state}, not taking jobs")
         request = validate_request(spec.request, self.family, self.styles)
-        spec = JobSpec(spec.job_id, spec.user_id, spec.guild_id, request)
+        spec = JobSpec(spec.job_id, spec.user_id, spec.guild_id, request, spec.coalesce_key)
         frames = request.frames if request.mode.spec.video else 1
         queued = QueuedJob(
             job_id=spec.job_id,
@@ -226,6 +228,7 @@ class Engine:
             images=request.count,
             pixels=request.width * request.height * frames,
             cost=gpu_cost(request, self.family),  # what its turn charges in the fair queue
+            coalesce_key=spec.coalesce_key,
         )
         handle = JobHandle(spec.job_id, self.cancel)
         with self._work:
@@ -243,6 +246,11 @@ class Engine:
         # at the next batch.
         self._publish_positions()
         return handle
+
+    def _superseded(self, queued: QueuedJob) -> None:
+        # Called by the queue under the lock: a newer job of its coalesce key took its place.
+        self.metrics.superseded()
+        self._end(self._jobs.pop(queued.job_id), JobCancelled(False, superseded=True))
 
     def cancel(self, job_id: str) -> bool:
         """Cancel a queued job (it never starts) or a running one; either ends at once.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 
 import pytest
@@ -146,6 +147,26 @@ async def test_cancel_a_queued_job_and_it_never_starts(runner, tiny_family):
             await victim.result()
     assert all("victim" not in prompts for prompts in runner.calls)
     assert await victim.wait() == JobCancelled(while_running=False)
+
+
+async def test_five_quick_jobs_of_one_coalesce_key_run_twice_latest_wins(runner, tiny_family):
+    async with make_engine(runner, tiny_family) as engine:
+        first = engine.submit(dataclasses.replace(spec("A1", "GATE"), coalesce_key="nudge"))
+        await _until(lambda: runner.calls)  # running: a newer job of its key never replaces it
+        clicks = [
+            engine.submit(dataclasses.replace(spec(f"A{n}", f"click {n}"), coalesce_key="nudge"))
+            for n in range(2, 6)
+        ]
+        runner.gate.set()
+        await first.result()
+        assert (await clicks[-1].result()).request.prompt == "click 5"
+        for superseded in clicks[:-1]:
+            assert await superseded.wait() == JobCancelled(False, superseded=True)
+        snapshot = engine.snapshot()
+        text = engine.prometheus_text().decode()
+    assert [prompts for prompts in runner.calls] == [["GATE"], ["click 5"]]
+    assert snapshot.jobs["finished"] == 2 and snapshot.superseded == 3
+    assert "lcm_jobs_superseded_total 3.0" in text
 
 
 async def _running_batch_of_four(engine, runner, steps: int = 8) -> list:
