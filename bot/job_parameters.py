@@ -105,6 +105,10 @@ def build_request(
         for name in ("canny_low", "canny_high", "fps")
         if values.get(OPTION_NAMES.get(name, name)) is not None
     }
+    # Upscale's factor and kind, outpaint's zoom or pan: what the button chose, as journaled.
+    grows = {n: values[n] for n in ("upscale_kind", "outpaint") if values.get(n) is not None}
+    if values.get("scale") is not None:
+        grows["scale"] = int(values["scale"])
     return GenerationRequest(
         mode=mode,
         prompt=prompt,
@@ -126,6 +130,7 @@ def build_request(
         safety_check=safety_check,
         quality=str(values.get("quality") or "full"),
         **{name: int(value) for name, value in own.items()},
+        **grows,
     )
 
 

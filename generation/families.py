@@ -35,6 +35,13 @@ def _motion_loras(*names: str) -> Mapping[str, LoraSource]:
     )
 
 
+# Real-ESRGAN's x2plus and x4plus generators as safetensors (converted from the official .pth).
+REAL_ESRGAN = "Comfy-Org/Real-ESRGAN_repackaged"
+REAL_ESRGAN_FILES: Mapping[int, str] = MappingProxyType(
+    {2: "RealESRGAN_x2plus.safetensors", 4: "RealESRGAN_x4plus.safetensors"}
+)
+
+
 @dataclass(frozen=True)
 class ModelFamily:
     """One base model with its companions; every source is a hub id or a local folder."""
@@ -54,6 +61,10 @@ class ModelFamily:
     motion_loras: Mapping[str, LoraSource] = field(default_factory=lambda: MappingProxyType({}))
     safety_checker: str = "CompVis/stable-diffusion-safety-checker"
     taesd: str | None = None  # a tiny VAE decoder for the "fast" quality tier and previews
+    # The ESRGAN-family upscaler (a repo or folder of safetensors files) and its file per factor;
+    # it works on pixels, so one serves every architecture.
+    upscaler: str | None = REAL_ESRGAN
+    upscaler_files: Mapping[int, str] = field(default_factory=lambda: REAL_ESRGAN_FILES)
     # Sources the hub publishes in pickle format only: read once, tensors only, into a safetensors
     # mirror, never unpickled freely (generation/safetensors_mirror.py).
     pickle_only: frozenset[str] = frozenset()
@@ -107,6 +118,7 @@ OVERRIDABLE = (
     "motion_adapter",
     "safety_checker",
     "taesd",
+    "upscaler",
 )
 
 # Its UNet is published as safetensors only in the fp16 variant (the fp32 one is a pickle file).
@@ -263,8 +275,11 @@ def resolve_family(name: str, overrides: Mapping[str, str] | None = None) -> Mod
         family = HUB_FAMILIES[name]
     elif name in TINY_FAMILIES:
         from generation.tiny_models import ensure_tiny_family  # imports torch: only when needed
+        from generation.tiny_upscaler import ensure_tiny_upscaler
 
         family = _tiny_family(name, ensure_tiny_family(name))
+        # Built apart from the family, so adding it did not rebuild every tiny family.
+        family = replace(family, upscaler=str(ensure_tiny_upscaler()))
     else:
         raise ModelUnavailable(
             f"unknown model family {name!r}; choose one of {', '.join(family_names())}"

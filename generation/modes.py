@@ -18,6 +18,8 @@ class Mode(StrEnum):
     CONTROLNET = "controlnet"
     T2I_ADAPTER = "t2i-adapter"
     ANIMATE = "animate"
+    UPSCALE = "upscale"
+    OUTPAINT = "outpaint"
 
     @property
     def spec(self) -> ModeSpec:
@@ -89,6 +91,13 @@ class ModeSpec:
     per_job_fields: tuple[str, ...] = ()
     # The section of the diffusers LCM guide each recipe comes from, shown in the README table.
     guide: str = ""
+    # A mode that runs another mode's pipeline (it builds no copy of its own).
+    pipeline_of: Mode | None = None
+    # The output's size follows the picture (upscale ×2/×4, zoom out, pan): no size or aspect.
+    grows_picture: bool = False
+    # A mode with steps of its own around the pipeline: the generation module that runs a batch
+    # of it (its ``run(pipelines, requests, on_step)``).
+    runner: str | None = None
 
     def recipe(self, family) -> Recipe:
         return self.full_lcm_recipe if family.is_full_lcm else self.lora_recipe
@@ -203,6 +212,39 @@ MODES: Mapping[Mode, ModeSpec] = MappingProxyType(
             ),
             full_lcm_recipe=Recipe(steps=4, guidance=8.0, frames=16, motion_weight=1.2),
             guide="AnimateDiff",
+        ),
+        # The upscaler model ×2 or ×4; "creative" adds a tiled low-strength img2img pass over it.
+        Mode.UPSCALE: _spec(
+            Mode.UPSCALE,
+            "StableDiffusionImg2ImgPipeline",
+            "StableDiffusionXLImg2ImgPipeline",
+            inputs=frozenset({"image"}),
+            fields=("scale", "upscale_kind", "strength"),
+            companion="upscaler",
+            call_arguments=MappingProxyType({"strength": "strength"}),
+            pipeline_of=Mode.IMG2IMG,
+            runner="generation.upscale",
+            grows_picture=True,
+            # 8 steps at 0.3 runs the last 2: detail on the upscaled picture, not a new one.
+            lora_recipe=Recipe(steps=8, guidance=1.0, strength=0.3),
+            full_lcm_recipe=Recipe(steps=8, guidance=7.5, strength=0.3),
+            guide="Image-to-image",
+        ),
+        # Zoom out or pan: a larger canvas, the new area inpainted with the job's prompt.
+        Mode.OUTPAINT: _spec(
+            Mode.OUTPAINT,
+            "StableDiffusionInpaintPipeline",
+            "StableDiffusionXLInpaintPipeline",
+            inputs=frozenset({"image"}),
+            fields=("outpaint",),
+            companion=None,
+            own_unet="inpaint_unet",
+            pipeline_of=Mode.INPAINT,
+            runner="generation.outpaint_run",
+            grows_picture=True,
+            lora_recipe=Recipe(steps=4, guidance=4.0, strength=1.0),
+            full_lcm_recipe=Recipe(steps=4, guidance=8.0, strength=1.0),
+            guide="Inpainting",
         ),
     }
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import logging
 import time
@@ -84,6 +85,7 @@ class PipelineSet:
         self._pipes: dict[Mode, Any] = {}
         self._safety = None
         self._taesd = None
+        self._cache: dict[Any, Any] = {}
         started = time.perf_counter()
         self._base = self._load_base()
         self._pipes[Mode.TXT2IMG] = self._base
@@ -199,8 +201,22 @@ class PipelineSet:
     def _loaded_styles(self) -> tuple[Style, ...]:
         return tuple(s for s in self._styles if s.name not in self.unavailable_styles)
 
+    def cached(self, key, build: Callable[[], Any]) -> Any:
+        """A model a mode's runner loads once per set (the upscaler), built on first use."""
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
+
     def pipeline(self, mode: Mode):
         """The pipeline for ``mode``, built on first use over the base's modules."""
+        if mode.spec.pipeline_of is not None:
+            if not self.family.supports(mode):
+                raise InvalidInput(
+                    "mode",
+                    f"{mode} is not available for {self.family.name}",
+                    ", ".join(self.family.modes),
+                )
+            return self.pipeline(mode.spec.pipeline_of)
         if mode not in self._pipes:
             if not self.family.supports(mode):
                 raise InvalidInput(
@@ -296,6 +312,9 @@ class PipelineSet:
         if any(r.batch_key() != key for r in requests):
             raise ValueError("a batch must hold requests with equal batch_key()")
         mode = requests[0].mode
+        if mode.spec.runner is not None:
+            # Upscale and outpaint: steps of their own around another mode's pipeline.
+            return importlib.import_module(mode.spec.runner).run(self, requests, on_step)
         pipe = self.pipeline(mode)
         self._activate_adapters(pipe, requests[0])
         started = time.perf_counter()
@@ -519,6 +538,9 @@ class PipelineSet:
             )
         if request.mode.spec.video:
             params.update(frames=request.frames, fps=request.fps, motion=request.motion)
+        for name in ("scale", "upscale_kind", "outpaint"):
+            if name in request.mode.spec.fields:
+                params[name] = getattr(request, name)
         if request.styles:
             params["styles"] = {c.name: c.weight for c in request.styles}
         return params

@@ -55,6 +55,9 @@ class GenerationRequest:
     motion: str | None = None
     safety_check: bool = False
     quality: str = "full"  # "fast" decodes with TAESD: a little softer, much cheaper
+    scale: int | None = None  # upscale: 2 or 4
+    upscale_kind: str = "subtle"  # upscale: "subtle" (the upscaler alone) or "creative"
+    outpaint: str | None = None  # outpaint: one of generation.outpaint.OUTPAINTS
 
     def image_seeds(self) -> tuple[int, ...]:
         """Each image's seed: consecutive from the request's, so each can be re-rolled alone."""
@@ -175,6 +178,16 @@ def validate_request(
         raise InvalidInput("quality", f"{family.name} has no fast decoder", "full")
     chosen = _validate_styles(request.styles, family, styles)
     multiple = mode.spec.size_multiple(family.architecture)
+    if mode in (Mode.UPSCALE, Mode.OUTPAINT):
+        # The picture grows: these modes size the output from the picture (their own rules).
+        from generation.outpaint import validate_outpaint
+        from generation.upscale_rules import validate_upscale
+
+        check = validate_upscale if mode is Mode.UPSCALE else validate_outpaint
+        request = check(request, family, multiple)
+        return replace(
+            request, mode=mode, prompt=prompt, guidance=guidance, seed=seed, styles=chosen
+        )
     width, height = _working_size(request, family, mode, multiple)
     check_size(width, height, min_side=family.min_side, max_side=family.max_side, multiple=multiple)
 

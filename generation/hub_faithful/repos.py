@@ -6,6 +6,7 @@ from pathlib import Path
 
 from generation.hub_faithful.components import seed_for, write_json, write_model, write_tokenizer
 from generation.hub_faithful.loras import write_kohya_lora, write_motion_lora
+from generation.tiny_upscaler import write_esrgan
 
 
 def build_repo(folder: Path, manifest: dict) -> None:
@@ -23,5 +24,7 @@ def build_repo(folder: Path, manifest: dict) -> None:
             write_kohya_lora(target, component)
         elif kind == "lora_motion":
             write_motion_lora(target, component)
+        elif kind == "esrgan":
+            write_esrgan(target, component)
         else:
             write_model(target, component)

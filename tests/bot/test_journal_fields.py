@@ -27,6 +27,8 @@ def test_a_journaled_job_is_its_modes_fields_and_runs_again_the_same(mode):
             canny_low=40,
             fps=12,
             motion="zoom-in" if mode is Mode.ANIMATE else None,
+            scale=2 if mode is Mode.UPSCALE else None,
+            outpaint="zoom-2" if mode is Mode.OUTPAINT else None,
         ),
         family,
     )

@@ -43,6 +43,13 @@ def _request(family, mode, image, mask):
         fields["quality"] = "fast"  # decodes with the TAESD repository
     if mode is Mode.ANIMATE:
         fields.update(frames=8, motion=next(iter(family.motion_loras), None))
+    if mode in (Mode.UPSCALE, Mode.OUTPAINT):
+        # The output doubles the picture: half the side in, the family's smallest side out.
+        fields.update(width=None, height=None, image=image.resize((side // 2, side // 2)))
+        if mode is Mode.UPSCALE:  # creative: the upscaler repository and the img2img pass
+            fields.update(scale=2, upscale_kind="creative", steps=None)  # the recipe's 8 × 0.3
+        else:
+            fields["outpaint"] = "zoom-2"
     return validate_request(GenerationRequest(**fields), family)
 
 

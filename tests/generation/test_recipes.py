@@ -231,6 +231,8 @@ README_ROWS = {
     "ControlNet canny": Mode.CONTROLNET,
     "T2I-Adapter canny": Mode.T2I_ADAPTER,
     "animate": Mode.ANIMATE,
+    "upscale, creative": Mode.UPSCALE,
+    "outpaint": Mode.OUTPAINT,
 }
 
 

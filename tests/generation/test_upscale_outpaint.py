@@ -1,0 +1,123 @@
+"""Upscale (the ESRGAN upscaler, then a tiled detail pass) and outpaint (zoom out, pan) on tiny."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from generation.errors import InvalidInput, ModelUnavailable
+from generation.families import Mode
+from generation.outpaint import feather_width, picture_box
+from generation.requests import GenerationRequest, validate_request
+from generation.upscale import tile_boxes
+
+
+def _pixels(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("RGB"), dtype=np.float64)
+
+
+def _distance(a: Image.Image, b: Image.Image) -> float:
+    """Mean pixel difference once both are at b's size."""
+    return float(np.abs(_pixels(a.resize(b.size, Image.BILINEAR)) - _pixels(b)).mean())
+
+
+def _upscale(pipes, picture, scale, kind, on_step=None):
+    request = GenerationRequest(
+        mode=Mode.UPSCALE, prompt="shapes", image=picture, scale=scale, upscale_kind=kind, seed=3
+    )
+    (result,) = pipes.run([validate_request(request, pipes.family)], on_step)
+    return result
+
+
+def test_the_upscaler_doubles_and_quadruples_the_picture_it_was_given(tiny_pipelines, photo):
+    small = photo.resize((32, 32))
+    other = Image.fromarray(255 - np.asarray(small))  # a different picture, same size
+    for scale in (2, 4):
+        result = _upscale(tiny_pipelines, small, scale, "subtle")
+        (picture,) = result.images
+        assert picture.size == (32 * scale, 32 * scale)
+        assert result.parameters["mode"] == "upscale" and result.parameters["scale"] == scale
+        # It is that picture, larger: far nearer to it than to another picture.
+        assert _distance(picture, small) < _distance(picture, other) / 3
+
+
+def test_the_creative_upscale_runs_its_detail_pass_tile_by_tile(tiny_pipelines, photo):
+    small = photo.resize((48, 48))
+    reports = []
+    subtle = _upscale(tiny_pipelines, small, 2, "subtle").images[0]
+    creative = _upscale(tiny_pipelines, small, 2, "creative", lambda d, t: reports.append((d, t)))
+    (picture,) = creative.images
+    assert picture.size == (96, 96)
+    # tiny's native 64² tiles over 96²: four overlapping tiles, each counted as it finishes.
+    assert tile_boxes(96, 96, (64, 64)) == [(0, 0), (32, 0), (0, 32), (32, 32)]
+    assert reports[-1] == (4, 4)
+    # The img2img pass repainted the upscaled picture (tiny's random VAE and UNet change it a
+    # lot, so how near it stays to the picture is the real models' business, not this test's).
+    assert _distance(picture, subtle) > 1
+
+
+def test_a_file_that_is_no_esrgan_is_refused_by_name(tiny_family, tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    from generation.esrgan import load_esrgan
+
+    path = tmp_path / "not-an-upscaler.safetensors"
+    save_file({"conv_in.weight": torch.zeros(4, 3, 3, 3)}, str(path))
+    with pytest.raises(ModelUnavailable, match="not an ESRGAN"):
+        load_esrgan(path)
+
+
+@pytest.mark.parametrize(
+    ("change", "parameter", "allowed"),
+    [
+        (dict(scale=3), "scale", "2 or 4"),
+        (dict(scale=2, upscale_kind="wild"), "upscale_kind", "subtle or creative"),
+        (dict(scale=4, image=Image.new("RGB", (2000, 64))), "size", "to 4096"),
+    ],
+)
+def test_bad_upscale_options_are_refused_naming_what_is_allowed(
+    tiny_family, photo, change, parameter, allowed
+):
+    request = GenerationRequest(mode=Mode.UPSCALE, prompt="x", **{"image": photo, **change})
+    with pytest.raises(InvalidInput) as refused:
+        validate_request(request, tiny_family)
+    assert refused.value.parameter == parameter and allowed in str(refused.value)
+
+
+def test_zoom_out_doubles_the_canvas_and_keeps_the_picture_in_the_middle(tiny_pipelines, photo):
+    small = photo.resize((32, 32))
+    request = validate_request(
+        GenerationRequest(mode=Mode.OUTPAINT, prompt="shapes", image=small, outpaint="zoom-2"),
+        tiny_pipelines.family,
+    )
+    (result,) = tiny_pipelines.run([request])
+    (canvas,) = result.images
+    assert canvas.size == (64, 64) and result.parameters["outpaint"] == "zoom-2"
+    left, top, right, bottom = picture_box("zoom-2", 64, 64)
+    band = feather_width("zoom-2", 64, 64)
+    assert (left, top, right, bottom, band) == (16, 16, 48, 48, 4)
+    core = _pixels(canvas)[top + band : bottom - band, left + band : right - band]
+    assert np.array_equal(core, _pixels(small)[band:-band, band:-band])
+    # The new area was painted, not left as the stretched edge the canvas started from.
+    stretched = np.pad(np.asarray(small), ((16, 16), (16, 16), (0, 0)), mode="edge")
+    border = np.ones((64, 64), bool)
+    border[top:bottom, left:right] = False
+    assert np.abs(_pixels(canvas)[border] - stretched[border]).mean() > 5
+
+
+def test_a_pan_extends_one_side_and_an_unknown_one_is_refused(tiny_family, photo):
+    small = photo.resize((32, 32))
+    for outpaint, size in (("pan-left", (48, 32)), ("pan-down", (32, 48))):
+        request = GenerationRequest(mode=Mode.OUTPAINT, prompt="x", image=small, outpaint=outpaint)
+        validated = validate_request(request, tiny_family)
+        assert (validated.width, validated.height) == size
+        assert validated.image.size == (32, 32)
+    with pytest.raises(InvalidInput, match=re.escape("zoom-1.5, zoom-2, pan-left")):
+        validate_request(
+            GenerationRequest(mode=Mode.OUTPAINT, prompt="x", image=small, outpaint="zoom-3"),
+            tiny_family,
+        )
