@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -15,6 +15,7 @@ from bot.cooldowns import UserGate
 from bot.delivery_targets import ChannelTarget, InteractionTarget
 from bot.job_parameters import build_request, upgrade_parameters
 from bot.jobs import JobContext, JobService
+from bot.prompt_screen import PromptScreen
 from bot.refusal import Refusal, failure_text, is_refusal
 from bot.replies import answer_privately
 from generation.families import Mode, ModelFamily
@@ -148,6 +149,7 @@ class AdmissionService:
         family: ModelFamily,
         styles: StyleLibrary,
         counters: Counters,
+        prompt_screen: PromptScreen,
     ) -> None:
         self._jobs = jobs
         self._journal = journal
@@ -156,6 +158,7 @@ class AdmissionService:
         self._family = family
         self._styles = styles
         self._counters = counters
+        self.prompt_screen = prompt_screen
 
     async def guild(self, guild_id: int | None) -> Guild:
         """The server's settings; direct messages get the defaults."""
@@ -190,6 +193,7 @@ class AdmissionService:
             claim = self.gate.claim(interaction.user.id, guild)
             try:
                 draft = await draft_for(guild)
+                await self.screen(interaction, draft.context, [draft.prompt], draft.values)
                 request, stored = await asyncio.to_thread(
                     request_from_draft, draft, self._family, self._styles
                 )
@@ -199,6 +203,24 @@ class AdmissionService:
             except BaseException:
                 claim.release()  # not accepted: the cooldown is not spent
                 raise
+
+    async def screen(
+        self,
+        interaction: discord.Interaction,
+        context: JobContext,
+        prompts: Sequence[str],
+        values: Mapping[str, Any],
+    ) -> None:
+        """The blocklist, before any work: refuses (PromptBlocked) and logs a blocked prompt."""
+        await self.prompt_screen.check(
+            event_id=interaction.id,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            user_id=interaction.user.id,
+            what=context.command,
+            prompts=prompts,
+            negative=values.get("negative_prompt"),
+        )
 
     async def answer_failure(
         self, interaction: discord.Interaction, what: str, exc: BaseException

@@ -10,11 +10,14 @@ from discord.ext import commands, tasks
 
 from bot.admission import AdmissionService
 from bot.attachments import UploadReader
+from bot.blocklist import operator_rules
 from bot.cooldowns import UserGate
 from bot.delivery_targets import ChannelTarget
 from bot.job_builder import CommandDrafts
 from bot.jobs import JobService
 from bot.logs import bind_log_context
+from bot.mod_log import ModLog
+from bot.prompt_screen import PromptScreen
 from bot.result_actions import ResultActions
 from bot.settings import Settings
 from bot.status_server import BotMetrics, StatusServer
@@ -107,8 +110,13 @@ class LcmBot(commands.Bot):
         self.styles = styles
         self.metrics = BotMetrics()
         self.uploads = UploadReader(settings)
+        self.mod_log = ModLog(self, database.moderation, database.mod_log)
         self.jobs = JobService(
-            engine, database, view_for=self._view_for, status_interval_s=status_interval_s
+            engine,
+            database,
+            view_for=self._view_for,
+            status_interval_s=status_interval_s,
+            on_posted=self.mod_log.result_posted,
         )
         # The helpers get the services they use, not the whole bot.
         self.admissions = AdmissionService(
@@ -119,6 +127,9 @@ class LcmBot(commands.Bot):
             family=family,
             styles=styles,
             counters=self.metrics,
+            prompt_screen=PromptScreen(
+                database.moderation, self.mod_log, operator_rules(settings.lcm_blocklist_file)
+            ),
         )
         self.drafts = CommandDrafts(
             presets=database.presets, family=family, styles=styles, uploads=self.uploads
@@ -166,6 +177,7 @@ class LcmBot(commands.Bot):
             await self.tree.sync()
         log.info("%s", plan.describe())
         await self.recover_jobs()
+        await self.mod_log.deliver_pending()  # entries journaled just before the last stop
         self._prune_history.start()
 
     @tasks.loop(hours=24)

@@ -134,3 +134,8 @@ def load_file(path: Path) -> list[Rule]:
         if rule is not None:
             rules.append(rule)
     return rules
+
+
+def operator_rules(path: Path | None) -> list[Rule]:
+    """LCM_BLOCKLIST_FILE's rules (the settings checked it already); none when it is unset."""
+    return load_file(path) if path is not None else []

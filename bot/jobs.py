@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import discord
@@ -83,10 +83,14 @@ class JobService:
         # (job id, animation?, pictures posted) → the buttons under the result
         view_for: Callable[[int, bool, int], discord.ui.View | None],
         status_interval_s: float = 1.0,
+        # Told of every result posted (the moderators' log): (job id, context, result, where,
+        # the first unspoilered picture's bytes or None, how many pictures were withheld).
+        on_posted: Callable[..., Awaitable[None]] | None = None,
     ) -> None:
         self.engine = engine
         self.database = database
         self._view_for = view_for
+        self._on_posted = on_posted
         self._status_interval_s = status_interval_s
         self._tasks: dict[int, asyncio.Task] = {}
         # Set by a graceful stop: accepted jobs are journaled and kept for the next start.
@@ -265,7 +269,14 @@ class JobService:
             return
         pictures = sum(not f.filename.startswith(("edges", "SPOILER_edges")) for f in files.files)
         view = self._view_for(job_id, bool(result.animations), pictures)
+        # Read before posting: discord.py closes the files it sends.
+        shown = next(
+            (f.fp.getvalue() for f in files.files if not f.spoiler and f.filename[:5] != "edges"),
+            None,
+        )
         posted = await target.post(caption, files=files.files, view=view)
+        if self._on_posted is not None:
+            await self._on_posted(job_id, context, result, posted, shown, files.blocked)
         await self.database.jobs.finish(
             job_id, result_channel_id=posted.channel_id, result_message_id=posted.message_id
         )

@@ -16,6 +16,7 @@ import discord
 from bot.admission import AdmissionService, Draft, interaction_context
 from bot.attachments import UploadReader
 from bot.job_parameters import upgrade_parameters
+from bot.mod_log_entries import deleted_text
 from bot.refusal import Refusal
 from bot.style_options import as_picks, check_style_names
 from bot.views import ACTIONS, PER_PICTURE, button_command, picture_chooser
@@ -349,6 +350,17 @@ class ResultActions:
         if interaction.message is not None:
             with contextlib.suppress(discord.NotFound):
                 await interaction.message.delete()
+        # The moderators' log: keyed by the job, so a second press on a stale copy adds nothing.
+        await interaction.client.mod_log.record(
+            interaction.guild_id,
+            f"deleted:{job.id}",
+            deleted_text(
+                job_id=job.id,
+                owner_id=job.user_id,
+                deleted_by=interaction.user.id,
+                prompt=str(job.parameters.get("prompt", "")),
+            ),
+        )
         await interaction.followup.send("Deleted.", ephemeral=True)
 
 

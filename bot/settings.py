@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     lcm_styles_file: Path | None = Field(
         default=None, description="TOML allow-list of style LoRAs users may pick"
     )
+    lcm_blocklist_file: Path | None = Field(
+        default=None,
+        description="prompt blocklist for every server: one word or phrase a line, re:PATTERN "
+        "for a regular expression (RE2), # for comments; empty: none",
+    )
     database_url: str = Field(
         default="sqlite+aiosqlite:///./data/lcm-bot.sqlite3", description="SQLAlchemy URL"
     )
@@ -98,7 +103,7 @@ class Settings(BaseSettings):
         description="Hugging Face read token, for gated or private models (secret)",
     )
 
-    @field_validator("lcm_styles_file", mode="before")
+    @field_validator("lcm_styles_file", "lcm_blocklist_file", mode="before")
     @classmethod
     def _empty_is_none(cls, value):
         return None if value in ("", None) else value
@@ -121,6 +126,23 @@ class Settings(BaseSettings):
             )
         if not path.is_file():
             raise ValueError(f"{path} is not a file (allowed: a TOML style allow-list, or empty)")
+        return path
+
+    @field_validator("lcm_blocklist_file")
+    @classmethod
+    def _blocklist_file_reads(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        from bot.blocklist import BadPattern, load_file
+
+        path = value.expanduser()
+        try:
+            load_file(path)  # every line compiles, or the start stops here naming the line
+        except BadPattern as exc:
+            raise ValueError(
+                f"{exc} (allowed: a text file, one word or phrase a line, re:PATTERN for a "
+                "regular expression, # for comments; or empty for none)"
+            ) from None
         return path
 
     def model_overrides(self) -> dict[str, str]:

@@ -12,6 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from storage.engine import create_session_factory, engine_for
 from storage.recovery import RecoveryReport, recover_jobs
 from storage.repositories import GuildRepository, JobRepository, PresetRepository, UserRepository
+from storage.repositories.mod_log import ModLogRepository
+from storage.repositories.moderation import ModerationRepository
 from storage.retention import prune_history
 
 
@@ -25,6 +27,8 @@ class Database:
     guilds: GuildRepository
     presets: PresetRepository
     jobs: JobRepository
+    moderation: ModerationRepository
+    mod_log: ModLogRepository
 
     @classmethod
     def open(cls, url: str | URL, **engine_options: Any) -> Database:
@@ -38,6 +42,8 @@ class Database:
             guilds=GuildRepository(sessions),
             presets=PresetRepository(sessions),
             jobs=JobRepository(sessions),
+            moderation=ModerationRepository(sessions),
+            mod_log=ModLogRepository(sessions),
         )
 
     async def recover_jobs(self) -> RecoveryReport:

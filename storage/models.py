@@ -241,3 +241,80 @@ class JobInput(Base):
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     role: Mapped[InputRole] = mapped_column(_string_enum(InputRole, "input_role"), primary_key=True)
     data: Mapped[bytes]
+
+
+class BlockKind(enum.StrEnum):
+    WORD = "word"
+    REGEX = "regex"
+
+
+# The longest blocklist pattern: the bot refuses longer ones before they get here.
+BLOCK_PATTERN_LENGTH = 200
+
+
+class ModerationSettings(Base):
+    """A server's moderation channels (the moderators' log, the showcase) and who set each."""
+
+    __tablename__ = "moderation_settings"
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    log_channel_id: Mapped[int | None] = mapped_column(BigInteger)
+    log_channel_set_by: Mapped[int | None] = mapped_column(BigInteger)
+    showcase_channel_id: Mapped[int | None] = mapped_column(BigInteger)
+    showcase_channel_set_by: Mapped[int | None] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class BlocklistEntry(Base):
+    """A word or regular expression a server's prompts may not contain."""
+
+    __tablename__ = "blocklist_entries"
+    __table_args__ = (UniqueConstraint("guild_id", "kind", "pattern"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    guild_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[BlockKind] = mapped_column(_string_enum(BlockKind, "block_kind"))
+    pattern: Mapped[str] = mapped_column(String(BLOCK_PATTERN_LENGTH))
+    added_by: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ModLogEntry(Base):
+    """One event for a moderators' log, journaled before it is posted (an outbox).
+
+    ``event_key`` names the event ("posted:12"), so recording it twice keeps one entry; a row
+    with no ``posted_at`` is posted at the next start, with its id as the message nonce.
+    """
+
+    __tablename__ = "mod_log_entries"
+    __table_args__ = (
+        UniqueConstraint("event_key"),
+        Index("ix_mod_log_entries_posted_at", "posted_at"),
+        # The id is the nonce Discord deduplicates a repeated post by: never hand it out twice.
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    guild_id: Mapped[int] = mapped_column(BigInteger)
+    channel_id: Mapped[int] = mapped_column(BigInteger)
+    event_key: Mapped[str] = mapped_column(String(100))
+    content: Mapped[str] = mapped_column(Text)
+    thumbnail: Mapped[bytes | None]  # a small PNG of a posted result
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    posted_at: Mapped[datetime | None]
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    attempts: Mapped[int] = mapped_column(default=0)
+
+
+class ShowcasePost(Base):
+    """A result posted to its server's showcase channel: one per result, however often pressed."""
+
+    __tablename__ = "showcase_posts"
+
+    job_id: Mapped[int] = mapped_column(
+        ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    guild_id: Mapped[int] = mapped_column(BigInteger)
+    channel_id: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)  # None while it is being posted
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

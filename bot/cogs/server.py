@@ -16,6 +16,7 @@ from bot.cogs.generate import (
     describe_for_family,
 )
 from bot.cogs.presets import describe_preset, preset_parameters, preset_styles
+from bot.cogs.server_moderation import log_change, moderation_commands
 from bot.delivery_targets import NO_PINGS
 from generation.errors import InvalidInput
 from generation.styles import MAX_WEIGHT, MIN_WEIGHT
@@ -76,9 +77,10 @@ class ServerCog(
             return
         database, guild_id = self.bot.database, interaction.guild_id  # id from Discord, not input
         try:
+            changed = True
             if action == "delete":
-                deleted = await database.presets.delete(PresetScope.SERVER, guild_id, name)
-                text = "Deleted." if deleted else f"This server has no preset called {name!r}."
+                changed = await database.presets.delete(PresetScope.SERVER, guild_id, name)
+                text = "Deleted." if changed else f"This server has no preset called {name!r}."
             elif action == "make-default":
                 await database.guilds.upsert(guild_id, default_preset=name)
                 text = f"{name!r} is now this server's default preset."
@@ -102,11 +104,14 @@ class ServerCog(
                     count=count,
                     negative_prompt=negative,
                 )
+                changed = bool(parameters)
                 if not parameters:
                     text = "Give at least one setting to save (style, size, steps, …)."
                 else:
                     await database.presets.upsert(PresetScope.SERVER, guild_id, name, parameters)
                     text = "Saved.\n" + describe_preset(name, parameters, self.bot)
+            if changed:
+                await log_change(self.bot, interaction, f"server preset {name!r}: {action}")
         except (StorageError, InvalidInput) as exc:
             text = f"⚠️ {exc}"
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
@@ -166,6 +171,11 @@ class ServerCog(
             except StorageError as exc:
                 await interaction.response.send_message(f"⚠️ {exc}", ephemeral=True)
                 return
+            await log_change(
+                self.bot,
+                interaction,
+                "settings: " + ", ".join(f"{key} = {value}" for key, value in changes.items()),
+            )
         guild = await database.guilds.get(guild_id)
         settings = self.bot.settings
         lines = [
@@ -191,4 +201,8 @@ def _or(value, default) -> str:
 
 
 async def setup(bot: LcmBot) -> None:
-    await bot.add_cog(ServerCog(bot))
+    cog = ServerCog(bot)
+    # The blocklist, the moderators' log and the showcase channel (bot/cogs/server_moderation.py).
+    for command in moderation_commands(bot):
+        cog.app_command.add_command(command)
+    await bot.add_cog(cog)

@@ -202,6 +202,8 @@ class SweepCog(commands.Cog):
             try:
                 given = CommandInput(mode, plan.prompts[0], options, preset, image)
                 base = await self.bot.drafts.draft(interaction, given, guild)
+                # Every row's prompt meets the blocklist, before any cell is built.
+                await admissions.screen(interaction, base.context, plan.prompts, base.values)
                 seed = options.get("seed")
                 shared_seed = seed if seed is not None else secrets.randbelow(MAX_SEED + 1)
                 built = await asyncio.to_thread(self._build, plan, base, shared_seed)
