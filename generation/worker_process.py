@@ -54,11 +54,16 @@ class WorkerSpec:
     styles_file: str | None = None
     compile_mode: str | None = None
     warm_up: bool = False
+    # CPU workers share the cores: two workers each with every core would fight over them.
+    torch_threads: int | None = None
 
 
 def build_pipelines(spec: WorkerSpec):
     """The child's PipelineSet, as the in-process engine would build it."""
     import torch
+
+    if spec.torch_threads:
+        torch.set_num_threads(spec.torch_threads)
 
     from generation.families import resolve_family
     from generation.pipelines import PipelineSet
@@ -116,7 +121,7 @@ class ProcessRunner:
         message = self._receive(start_timeout_s, "loading its models")
         if message[0] != "ready":
             self.kill()
-            raise _error_from(message)
+            raise error_from(message)
         self._memory = message[1]
 
     @property
@@ -152,7 +157,7 @@ class ProcessRunner:
                 return results
             if stop_with is not None:
                 raise stop_with
-            raise _error_from(message)
+            raise error_from(message)
 
     def memory_bytes(self) -> tuple[int, int] | None:
         """The child's GPU memory as of its last batch (it cannot be asked mid-batch)."""
@@ -204,7 +209,8 @@ class ProcessRunner:
             ) from exc
 
 
-def _error_from(message) -> BaseException:
+def error_from(message) -> BaseException:
+    """The exception a worker's ("error", kind, text) message stands for."""
     kind, text = message[1], message[2]
     if kind == "cancelled":
         return GenerationCancelled(text)

@@ -1,4 +1,4 @@
-"""The GPU job engine: one fair scheduler in front, workers (threads, processes, Ray actors) behind."""
+"""The GPU job engine: one fair scheduler in front; workers (process, actor) behind it."""
 
 from generation.engine.scheduler import BatchRunner, Engine, EngineConfig
 

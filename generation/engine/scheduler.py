@@ -1,8 +1,10 @@
-"""The GPU job engine: a fair queue, one worker thread per device, and handles on the event loop.
+"""The scheduler: one fair queue and one batcher in front of every worker, handles on the loop.
 
-The event loop only queues, cancels and hands out events; model code runs on the worker thread,
-which reports back with ``loop.call_soon_threadsafe``. A watchdog on the loop fails a batch that
-overruns its wall-clock limit and replaces the hung worker thread with a fresh one.
+The event loop only queues, cancels and hands out events. Each worker slot (one per device, see
+workers.py) takes the next fair batch when it is idle, runs it on its own thread and reports back
+with ``loop.call_soon_threadsafe``. Fairness, caps, positions and cancel live here, once, so they
+hold over the whole pool. A watchdog on the loop fails a batch that overruns its wall-clock limit
+and replaces that slot's hung thread with a fresh one.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
-from generation.batch_execution import BatchExecutor, Outcome
+from generation.batch_execution import Outcome
+from generation.engine.workers import RunningBatch, WorkerSlot
 from generation.events import (
     EngineStopped,
     JobCancelled,
@@ -40,7 +43,6 @@ from generation.requests import (
     validate_request,
 )
 from generation.styles import StyleLibrary
-from generation.worker_process import WorkerLost
 
 log = logging.getLogger(__name__)
 
@@ -79,20 +81,19 @@ class _Job:
     worker_losses: int = 0  # worker processes that died while running this job
 
 
-@dataclass
-class _RunningBatch:
-    jobs: list[_Job]
-    started_at: float
-    generation: int
-    finished_ids: set[str] = field(default_factory=set)
+RunnerFactory = Callable[[], BatchRunner]
 
 
 class Engine:
-    """Submit jobs, get handles. ``async with Engine(...)`` starts the worker and stops it."""
+    """Submit jobs, get handles. ``async with Engine(...)`` starts the workers and stops them.
+
+    ``runner_factory`` builds one worker's runner; a list of them (one per device) starts that
+    many workers behind the one queue.
+    """
 
     def __init__(
         self,
-        runner_factory: Callable[[], BatchRunner],
+        runner_factory: RunnerFactory | Sequence[RunnerFactory],
         *,
         family: ModelFamily,
         styles: StyleLibrary | None = None,
@@ -102,8 +103,10 @@ class Engine:
         self.styles = styles or StyleLibrary()
         self.config = config or EngineConfig()
         self.metrics = EngineMetrics()
-        self._runner_factory = runner_factory
-        self._runner: BatchRunner | None = None
+        factories = [runner_factory] if callable(runner_factory) else list(runner_factory)
+        if not factories:
+            raise ValueError("an engine needs at least one worker")
+        self.workers = [WorkerSlot(index, factory) for index, factory in enumerate(factories)]
         self._queue = FairQueue(
             per_user_cap=self.config.per_user_cap,
             global_cap=self.config.global_cap,
@@ -112,7 +115,7 @@ class Engine:
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)
         self._jobs: dict[str, _Job] = {}
-        self._running: _RunningBatch | None = None
+        self._dispatched = 0  # batches handed out, in order
         # Batches whose start the loop has seen and whose end it has not (loop side only): the
         # worker clears _running before the loop has the results, so drain waits on this too.
         self._open_batches = 0
@@ -121,22 +124,25 @@ class Engine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watchdog: asyncio.Task | None = None
         self._ready: asyncio.Future | None = None
-        self._worker: threading.Thread | None = None
+        self._starting: set[int] = set()  # slots whose first runner is still loading
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Start the worker; returns once its models are loaded (raises if loading fails)."""
+        """Start the workers; returns once every one has its models loaded (raises if one fails)."""
         if self._state != "new":
             raise EngineStopped(f"the engine is {self._state}; make a new one")
         self._loop = asyncio.get_running_loop()
         self._state = "starting"
         self._ready = self._loop.create_future()
-        self._spawn_worker()
+        self._starting = {slot.index for slot in self.workers}
+        for slot in self.workers:
+            slot.spawn(self)
         try:
             await self._ready
         except BaseException:
             self._state = "dead"
+            await self.stop_workers(timeout_s=10.0)
             raise
         self._state = "running"
         self._watchdog = asyncio.create_task(self._watch(), name="engine-watchdog")
@@ -156,7 +162,7 @@ class Engine:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             with self._lock:
-                if self._running is None and not self._open_batches:
+                if not self._running_batches() and not self._open_batches:
                     break
             await asyncio.sleep(0.02)
         # The worker sees its jobs gone at the next step and returns; one stuck in a step is a
@@ -179,7 +185,8 @@ class Engine:
             self._jobs.clear()
             for job in leftovers:
                 self._queue.cancel(job.spec.job_id)
-            self._running = None
+            for slot in self.workers:
+                slot.running = None
             self._work.notify_all()
         for job in leftovers:
             if interrupt:
@@ -188,10 +195,18 @@ class Engine:
                 self._end(job, JobFailed("the bot is shutting down; please try again shortly"))
         if self._watchdog is not None:
             self._watchdog.cancel()
-        # Only the current worker is waited for; a replaced (hung) one is a daemon left behind.
-        if self._worker is not None:
-            await asyncio.to_thread(self._worker.join, timeout_s)
+        await self.stop_workers(timeout_s)
         return len(leftovers)
+
+    async def stop_workers(self, timeout_s: float) -> None:
+        """Wait for every slot's current thread; a replaced (hung) one is a daemon left behind."""
+        with self._work:
+            self._generation += 1
+            self._work.notify_all()
+        threads = [slot.thread for slot in self.workers if slot.thread is not None]
+        deadline = time.monotonic() + timeout_s
+        for thread in threads:
+            await asyncio.to_thread(thread.join, max(0.0, deadline - time.monotonic()))
 
     @property
     def state(self) -> str:
@@ -233,7 +248,7 @@ class Engine:
         handle = JobHandle(spec.job_id, self.cancel)
         with self._work:
             # A cancelled job leaves _jobs before its batch ends; its id stays taken until then.
-            running = self._running.jobs if self._running else ()
+            running = [job for batch in self._running_batches() for job in batch.jobs]
             if spec.job_id in self._jobs or any(j.spec.job_id == spec.job_id for j in running):
                 raise ValueError(f"job {spec.job_id} is already in the engine")
             position = self._queue.push(queued, enforce_caps=enforce_caps)
@@ -289,93 +304,82 @@ class Engine:
         with self._lock:
             depth = len(self._queue)
             running = len(self._held_running())
-        memory = self._runner.memory_bytes() if self._runner is not None else None
-        return self.metrics.snapshot(queue_depth=depth, running_jobs=running, memory=memory)
+        return self.metrics.snapshot(
+            queue_depth=depth, running_jobs=running, memory=self._memory_bytes()
+        )
 
     def prometheus_text(self) -> bytes:
         return self.metrics.prometheus_text(self.snapshot())
 
+    @property
+    def _runner(self) -> BatchRunner | None:
+        """The first worker's runner (the only one with a single device)."""
+        return self.workers[0].runner
+
+    def _memory_bytes(self) -> tuple[int, int] | None:
+        """Allocated and peak bytes over every worker that reports them (GPUs do)."""
+        figures = [slot.runner.memory_bytes() for slot in self.workers if slot.runner is not None]
+        figures = [figure for figure in figures if figure is not None]
+        if not figures:
+            return None
+        return sum(f[0] for f in figures), sum(f[1] for f in figures)
+
+    def _running_batches(self) -> list[RunningBatch]:
+        return [slot.running for slot in self.workers if slot.running is not None]
+
     def _held_running(self) -> list[_Job]:
-        """The running batch's jobs not yet ended (a cancelled one ends before its batch does)."""
-        batch = self._running
-        if batch is None:
-            return []
-        return [job for job in batch.jobs if self._jobs.get(job.spec.job_id) is job]
+        """The running batches' jobs not yet ended (a cancelled one ends before its batch does)."""
+        return [
+            job
+            for batch in self._running_batches()
+            for job in batch.jobs
+            if self._jobs.get(job.spec.job_id) is job
+        ]
 
-    # ------------------------------------------------------------------ worker thread
+    # ------------------------------------------------------------------ worker threads
 
-    def _spawn_worker(self) -> None:
-        generation = self._generation
-        thread = threading.Thread(
-            target=self._worker_main,
-            args=(generation,),
-            name=f"gpu-worker-{generation}",
-            daemon=True,  # a hung worker must not keep the process alive at exit
-        )
-        self._worker = thread
-        thread.start()
+    def _take_batch(self, slot: WorkerSlot, engine_gen: int, slot_gen: int) -> RunningBatch | None:
+        """Block until there is work for this idle slot; None when the slot must end."""
 
-    def _worker_main(self, generation: int) -> None:
-        try:
-            runner = self._runner_factory()
-        except BaseException as exc:
-            log.exception("the GPU worker could not load its models")
-            self._post(self._worker_failed_to_start, exc)
-            return
-        self._runner = runner
-        self._post(self._worker_ready)
-        # The runner this thread holds now: a lost worker process is replaced inside _serve, and
-        # the replacement is the one to close at the end (else its process outlives the engine).
-        current = [runner]
-        try:
-            self._serve(current, generation)
-        except BaseException as exc:
-            log.exception("the GPU worker died")
-            self._post(self._worker_died, exc, generation)
-        finally:
-            _close_runner(current[0])
+        def current() -> bool:
+            return engine_gen == self._generation and slot_gen == slot.generation
 
-    def _serve(self, current: list[BatchRunner], generation: int) -> None:
-        runner = current[0]
-        executor = BatchExecutor(runner, self.config.job_timeout_s)
-        while True:
-            with self._work:
-                while generation == self._generation and (
-                    not len(self._queue) or self._state == "draining"
-                ):
-                    self._work.wait()
-                if generation != self._generation:
-                    return  # stopped, or replaced after a hang
-                picked = self._queue.next_batch(self.config.batch_budget)
-                jobs = [self._jobs[queued.job_id] for queued in picked]
-                batch = _RunningBatch(jobs, time.monotonic(), generation)
-                self._running = batch
+        with self._work:
+            while current() and (not len(self._queue) or self._state == "draining"):
+                self._work.wait()
+            if not current():
+                return None
+            picked = self._queue.next_batch(self.config.batch_budget)
+            jobs = [self._jobs[queued.job_id] for queued in picked]
+            self._dispatched += 1
+            batch = RunningBatch(jobs, time.monotonic(), self._dispatched, slot, slot_gen)
+            slot.running = batch
+            # Posted under the lock: the loop sees batches start in the order they were taken,
+            # whichever worker took them.
             self._post(self._batch_started, batch)
-            try:
-                outcomes = executor.execute(
-                    [job.spec for job in jobs],
-                    report=lambda ids, step, total: self._post(self._progress, ids, step, total),
-                    cancelled=self._cancel_requested,
-                )
-            except WorkerLost as lost:
-                # A worker process died (killed, crashed, hung past its heartbeat, or a broken
-                # device): its jobs go back in the queue once, and a fresh worker takes over.
-                log.error("the GPU worker process was lost: %s", lost)
-                _close_runner(runner)
-                with self._work:
-                    if generation != self._generation:
-                        return
-                    self._running = None
-                self._post(self._batch_lost, batch, str(lost))
-                runner = self._runner_factory()  # raises if the device is gone: engine dead
-                current[0] = self._runner = runner
-                executor = BatchExecutor(runner, self.config.job_timeout_s)
-                continue
-            with self._work:
-                if generation != self._generation:
-                    return  # the watchdog already failed these jobs and started a new worker
-                self._running = None
-            self._post(self._batch_ended, batch, outcomes)
+        return batch
+
+    def _finish_batch(
+        self, slot: WorkerSlot, batch: RunningBatch, outcomes, engine_gen: int, slot_gen: int
+    ) -> bool:
+        """Hand a batch's outcomes back; False when this slot's thread must end."""
+        with self._work:
+            if engine_gen != self._generation or slot_gen != slot.generation:
+                return False  # the watchdog already failed these jobs and started a new worker
+            slot.running = None
+        self._post(self._batch_ended, batch, outcomes)
+        return True
+
+    def _give_back(
+        self, slot: WorkerSlot, batch: RunningBatch, engine_gen: int, slot_gen: int, reason: str
+    ) -> bool:
+        """A lost worker's batch returns to the queue; False when this slot's thread must end."""
+        with self._work:
+            if engine_gen != self._generation or slot_gen != slot.generation:
+                return False
+            slot.running = None
+        self._post(self._batch_lost, batch, reason)
+        return True
 
     def _cancel_requested(self, job_id: str) -> bool:
         with self._lock:
@@ -391,8 +395,9 @@ class Engine:
 
     # ------------------------------------------------------------------ loop-side callbacks
 
-    def _worker_ready(self) -> None:
-        if self._ready is not None and not self._ready.done():
+    def _worker_ready(self, slot: WorkerSlot) -> None:
+        self._starting.discard(slot.index)
+        if not self._starting and self._ready is not None and not self._ready.done():
             self._ready.set_result(None)
 
     def _worker_failed_to_start(self, exc: BaseException) -> None:
@@ -411,13 +416,14 @@ class Engine:
             self._jobs.clear()
             for job in open_jobs:
                 self._queue.cancel(job.spec.job_id)
-            self._running = None
+            for slot in self.workers:
+                slot.running = None
             self._open_batches = 0
         reason = f"the GPU worker stopped unexpectedly ({type(exc).__name__}); tell the operator"
         for job in open_jobs:
             self._end(job, JobFailed(reason, exc))
 
-    def _batch_started(self, batch: _RunningBatch) -> None:
+    def _batch_started(self, batch: RunningBatch) -> None:
         self._open_batches += 1
         self.metrics.batch_started(len(batch.jobs))
         for job in batch.jobs:
@@ -433,7 +439,7 @@ class Engine:
             if job is not None:
                 job.handle._emit(JobProgress(step, total))
 
-    def _batch_lost(self, batch: _RunningBatch, reason: str) -> None:
+    def _batch_lost(self, batch: RunningBatch, reason: str) -> None:
         """Queue a lost batch's jobs again; one lost twice is set aside (it may be the cause)."""
         self._open_batches -= 1
         self.metrics.worker_restarted()
@@ -464,7 +470,7 @@ class Engine:
                 )
         self._publish_positions(force=True)
 
-    def _batch_ended(self, batch: _RunningBatch, outcomes: dict[str, Outcome]) -> None:
+    def _batch_ended(self, batch: RunningBatch, outcomes: dict[str, Outcome]) -> None:
         self._open_batches -= 1
         with self._lock:
             # Only jobs still held: a cancelled one has ended already, and its id may be reused.
@@ -503,30 +509,29 @@ class Engine:
         limit = self.config.job_timeout_s + self.config.hang_grace_s
         while True:
             await asyncio.sleep(self.config.watchdog_interval_s)
-            with self._work:
-                batch = self._running
-                if batch is None or time.monotonic() - batch.started_at <= limit:
-                    continue
-                log.error("a batch ran %.0f s past its limit; replacing the GPU worker", limit)
-                self._running = None
-                self._open_batches = 0  # its end will never be posted
-                self._generation += 1
-                jobs = [self._jobs.pop(job.spec.job_id, None) for job in batch.jobs]
-                self._work.notify_all()
-            self._spawn_worker()
-            reason = (
-                f"it took longer than the {self.config.job_timeout_s:.0f} s limit and was "
-                "stopped; the GPU worker was restarted"
+            for slot in self.workers:
+                self._check_overrun(slot, limit)
+
+    def _check_overrun(self, slot: WorkerSlot, limit: float) -> None:
+        with self._work:
+            batch = slot.running
+            if batch is None or time.monotonic() - batch.started_at <= limit:
+                return
+            log.error(
+                "a batch ran %.0f s past its limit; replacing GPU worker %d", limit, slot.index
             )
-            for job in filter(None, jobs):
-                self._end(job, JobFailed(reason))
-
-
-def _close_runner(runner) -> None:
-    """End a runner that owns a process (ProcessRunner); an in-process one has nothing to end."""
-    close = getattr(runner, "close", None)
-    if close is not None:
-        close()
+            slot.running = None
+            self._open_batches -= 1  # its end will never be posted
+            slot.generation += 1
+            jobs = [self._jobs.pop(job.spec.job_id, None) for job in batch.jobs]
+            self._work.notify_all()
+        slot.spawn(self)
+        reason = (
+            f"it took longer than the {self.config.job_timeout_s:.0f} s limit and was "
+            "stopped; the GPU worker was restarted"
+        )
+        for job in filter(None, jobs):
+            self._end(job, JobFailed(reason))
 
 
 def _event_for(outcome: Outcome, job: _Job) -> JobEvent:

@@ -29,10 +29,22 @@ class FaultyRunner:
         self.gate = threading.Event()
         self.calls: list[list[str]] = []  # prompts of every call, in order
         self.steps: list[tuple[str, int, float]] = []  # (first prompt, step, monotonic time)
+        self.own_calls = 0  # calls this runner made (its twins count their own)
+
+    def twin(self, inner) -> FaultyRunner:
+        """A second worker's runner over its own pipelines, sharing records, gate and release.
+
+        Two workers may not share one PipelineSet: a pipeline's scheduler holds per-call state.
+        """
+        other = FaultyRunner(inner, oom_above=self.oom_above, slow_step_s=self.slow_step_s)
+        other.calls, other.steps = self.calls, self.steps
+        other.release, other.gate = self.release, self.gate
+        return other
 
     def run(self, requests: Sequence[GenerationRequest], on_step):
         prompts = [request.prompt for request in requests]
         self.calls.append(prompts)
+        self.own_calls += 1
         if any("GATE" in p for p in prompts):
             self.gate.wait(30)
         if any("FAIL" in p for p in prompts):

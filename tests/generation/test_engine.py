@@ -37,10 +37,65 @@ def runner(tiny_pipelines):
     faulty.release.set()
 
 
+@pytest.fixture(scope="module")
+def second_pipelines(tiny_family, tiny_styles):
+    """The second worker's own models (two workers never share a PipelineSet)."""
+    from generation.pipelines import PipelineSet
+
+    return PipelineSet(tiny_family, styles=tiny_styles)
+
+
+@pytest.fixture
+def workers(request) -> int:
+    """How many workers the engine runs; tests that take ``pool`` are run with 1 and with 2."""
+    return getattr(request, "param", 1)
+
+
+@pytest.fixture
+def pool(runner, workers, request) -> list[FaultyRunner]:
+    """One runner per worker: the first is ``runner``, the others its twins."""
+    if workers == 1:
+        return [runner]
+    second = request.getfixturevalue("second_pipelines")
+    return [runner, *(runner.twin(second) for _ in range(workers - 1))]
+
+
 def make_engine(runner, family, **config) -> Engine:
+    """``runner`` is one runner, or a pool of them (one worker each)."""
     settings = dict(batch_budget=8 * ONE, per_user_cap=50, global_cap=1000)
     settings.update(config)
-    return Engine(lambda: runner, family=family, config=EngineConfig(**settings))
+    runners = runner if isinstance(runner, list) else [runner]
+    factories = [lambda r=r: r for r in runners]
+    return Engine(factories, family=family, config=EngineConfig(**settings))
+
+
+async def hold_every_worker(engine, pool: list[FaultyRunner]) -> None:
+    """A GATE job from a user of its own on each worker, so that what follows waits in line."""
+    for k in range(len(pool)):  # sizes apart: two GATE jobs must not share one call
+        engine.submit(spec(f"Z{k + 1}", "GATE", user=9000 + k, width=64 + 32 * k))
+    await _until(lambda: len(pool[0].calls) == len(pool))
+
+
+def record_starts(handles) -> list[str]:
+    """Job ids in the order the engine started them, over every worker.
+
+    Read where the engine emits JobStarted (on the loop, in dispatch order), not from the runners'
+    calls: two workers may enter their runners in either order a moment after taking their turns.
+    """
+    order: list[str] = []
+    for handle in handles:
+        emit = handle._emit
+
+        def recording(event, emit=emit, job_id=handle.job_id) -> None:
+            if isinstance(event, JobStarted):
+                order.append(job_id)
+            emit(event)
+
+        handle._emit = recording
+    return order
+
+
+TWO_WORKERS = pytest.mark.parametrize("workers", [1, 2], indirect=True, ids=["1w", "2w"])
 
 
 async def events_of(handle) -> list:
@@ -103,40 +158,43 @@ async def test_batches_equal_single_runs(runner, tiny_family, tiny_pipelines):
         assert max_diff(got.images[0], want.images[0]) <= 1
 
 
-async def test_users_take_turns_through_the_engine(runner, tiny_family):
-    async with make_engine(runner, tiny_family, batch_budget=ONE) as engine:
-        engine.submit(spec("Z1", "GATE"))
-        await _until(lambda: runner.calls)
+@TWO_WORKERS
+async def test_users_take_turns_through_the_engine(pool, tiny_family):
+    async with make_engine(pool, tiny_family, batch_budget=ONE) as engine:
+        await hold_every_worker(engine, pool)
         handles = [engine.submit(spec(name, name)) for name in ("A1", "A2", "B1", "C1", "C2", "A3")]
         for _ in range(20):  # user A floods; B's single job must still come right after A1
             handles.append(engine.submit(spec(f"A{_ + 10}", "A-flood")))
         late = engine.submit(spec("D1", "D1"))
         assert engine.position("D1") == 4  # A1 B1 C1, then the newcomer D before A's second job
-        runner.gate.set()
+        order = record_starts([*handles, late])
+        pool[0].gate.set()
         await asyncio.gather(*(h.result() for h in [*handles, late]))
-    order = [call[0] for call in runner.calls[1:]]
     assert order[:7] == ["A1", "B1", "C1", "D1", "A2", "C2", "A3"]
+    assert all(runner.own_calls > 1 for runner in pool), "every worker took turns"
 
 
-async def test_an_animation_costs_its_user_a_turn_per_frame_through_the_engine(runner, tiny_family):
-    async with make_engine(runner, tiny_family, batch_budget=ONE) as engine:
-        engine.submit(spec("Z1", "GATE"))
-        await _until(lambda: runner.calls)
+@TWO_WORKERS
+async def test_an_animation_costs_its_user_a_turn_per_frame_through_the_engine(pool, tiny_family):
+    async with make_engine(pool, tiny_family, batch_budget=ONE) as engine:
+        await hold_every_worker(engine, pool)
         # 8 frames at the images' size, steps and guidance: 8 images' worth of GPU.
         animation = dict(mode=Mode.ANIMATE, frames=8, guidance=1.0)
         handles = [engine.submit(spec("A1", "A1", **animation)), engine.submit(spec("A2", "A2"))]
         handles += [engine.submit(spec(f"B{i}", f"B{i}")) for i in range(1, 11)]
         assert engine.position("A2") == 10
-        runner.gate.set()
+        order = record_starts(handles)
+        pool[0].gate.set()
         await asyncio.gather(*(h.result() for h in handles))
-    order = [call[0] for call in runner.calls[1:]]
     assert order == ["A1", *(f"B{i}" for i in range(1, 9)), "A2", "B9", "B10"]
+    assert all(runner.own_calls > 1 for runner in pool), "every worker took turns"
 
 
-async def test_cancel_a_queued_job_and_it_never_starts(runner, tiny_family):
-    async with make_engine(runner, tiny_family) as engine:
-        engine.submit(spec("Z1", "GATE"))
-        await _until(lambda: runner.calls)
+@TWO_WORKERS
+async def test_cancel_a_queued_job_and_it_never_starts(pool, tiny_family):
+    runner = pool[0]
+    async with make_engine(pool, tiny_family) as engine:
+        await hold_every_worker(engine, pool)
         victim = engine.submit(spec("A1", "victim"))
         keeper = engine.submit(spec("B1", "keeper"))
         assert victim.cancel() is True
