@@ -48,7 +48,7 @@ run: check-token $(VENV)/.installed-$(LOCK)
 # image runs what the tests ran; the helper file that carries them is no input of the lock, so sed
 # drops its path from the lock's annotations.
 lock: $(VENV)/.installed-cpu
-	$(UV_COMPILE) --extra dev --extra postgres --constraint constraints/cpu.txt \
+	$(UV_COMPILE) --extra dev --extra postgres --extra ray --constraint constraints/cpu.txt \
 		--find-links $(TORCH_CPU_WHEELS) -o requirements/cpu.txt
 	grep -E '^[A-Za-z0-9]' requirements/cpu.txt | grep -v '^torch==' | cut -d' ' -f1 \
 		> $(VENV)/cpu-pins.txt

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
 PACKAGES = ("bot", "generation", "storage")
 # Each lock and the extras it holds: the tests' (cpu) and the image's (cuda).
-LOCKS = {"cpu": ("dev", "postgres"), "cuda": ("postgres",)}
+LOCKS = {"cpu": ("dev", "postgres", "ray"), "cuda": ("postgres",)}
 TOOLS = "requirements/tools.in"
 # The annotations uv writes for a package that an input asks for by name.
 FROM_PYPROJECT = "lcm-bot (pyproject.toml)"
@@ -271,7 +271,7 @@ def import_problems(
 
 
 def runtime_names(pyproject: dict) -> set[str]:
-    return {canonicalize_name(r.name) for r in declared(pyproject, ("postgres",))}
+    return {canonicalize_name(r.name) for r in declared(pyproject, ("postgres", "ray"))}
 
 
 def test_the_code_imports_exactly_what_pyproject_declares():
