@@ -15,6 +15,7 @@ from bot.cooldowns import UserGate
 from bot.delivery_targets import ChannelTarget, InteractionTarget
 from bot.job_parameters import build_request, upgrade_parameters
 from bot.jobs import JobContext, JobService
+from bot.member_policy import MemberAdmission, MemberPolicy
 from bot.prompt_screen import PromptScreen
 from bot.refusal import Refusal, failure_text, is_refusal
 from bot.replies import answer_privately
@@ -150,7 +151,9 @@ class AdmissionService:
         styles: StyleLibrary,
         counters: Counters,
         prompt_screen: PromptScreen,
+        members: MemberPolicy,
     ) -> None:
+        self.members = members
         self._jobs = jobs
         self._journal = journal
         self._guilds = guilds
@@ -190,19 +193,38 @@ class AdmissionService:
         with self._jobs.admission():
             check_permissions(interaction)
             guild = await self.guild(interaction.guild_id)
-            claim = self.gate.claim(interaction.user.id, guild)
+            member = await self.member(interaction, guild)
+            claim = self.gate.claim(interaction.user.id, guild, member.limits)
             try:
                 draft = await draft_for(guild)
                 await self.screen(interaction, draft.context, [draft.prompt], draft.values)
                 request, stored = await asyncio.to_thread(
                     request_from_draft, draft, self._family, self._styles
                 )
-                return await self._jobs.start(
-                    request, draft.context, InteractionTarget(interaction), inputs=stored
-                )
+                member.limits.check(request)
+                images = await self.members.take_images(member, request.count)
+                try:
+                    return await self._jobs.start(
+                        request, draft.context, InteractionTarget(interaction), inputs=stored
+                    )
+                except BaseException:
+                    if images is not None:
+                        await images.release()  # not admitted: the images are not spent
+                    raise
             except BaseException:
                 claim.release()  # not accepted: the cooldown is not spent
                 raise
+
+    async def member(self, interaction: discord.Interaction, guild: Guild) -> MemberAdmission:
+        """The server's rules for this member here: refuses a denied channel or a spent quota
+        before any work, else gives the member's limits (their roles over the server's)."""
+        return await self.members.admission(
+            guild,
+            interaction.user,
+            interaction.channel_id,
+            interaction.channel,
+            interaction.guild_id,
+        )
 
     async def screen(
         self,

@@ -16,6 +16,7 @@ from bot.delivery_targets import ChannelTarget
 from bot.job_builder import CommandDrafts
 from bot.jobs import JobService
 from bot.logs import bind_log_context
+from bot.member_policy import MemberPolicy
 from bot.mod_log import ModLog
 from bot.prompt_screen import PromptScreen
 from bot.result_actions import ResultActions
@@ -35,6 +36,7 @@ EXTENSIONS = (
     "bot.cogs.server",
     "bot.cogs.jobs",
     "bot.cogs.sweep",
+    "bot.cogs.quota",
 )
 
 
@@ -129,6 +131,9 @@ class LcmBot(commands.Bot):
             counters=self.metrics,
             prompt_screen=PromptScreen(
                 database.moderation, self.mod_log, operator_rules(settings.lcm_blocklist_file)
+            ),
+            members=MemberPolicy(
+                limits=database.limits, quota_repository=database.quotas, settings=settings
             ),
         )
         self.drafts = CommandDrafts(

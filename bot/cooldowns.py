@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sized
 
+from bot.member_limits import MemberLimits
 from bot.refusal import Refusal
 from bot.settings import Settings
 from storage.models import Guild
@@ -77,24 +78,32 @@ class UserGate:
         self._settings = settings  # read at each claim: the operator's defaults
         self.cooldowns = cooldowns or Cooldowns()
 
-    def claim(self, user_id: int, guild: Guild) -> CooldownClaim:
+    def claim(
+        self, user_id: int, guild: Guild, limits: MemberLimits | None = None
+    ) -> CooldownClaim:
         """Take the user's next slot, or raise Refusal saying why not.
+
+        ``limits`` are the member's own (their roles over the server's); without them, the
+        server's settings over the operator's defaults.
 
         Synchronous on purpose: the cooldown is checked and claimed with no await in between, so
         concurrent commands of one user cannot all slip through. The caller must release the
         claim if no job comes of it (a refused upload, a full queue, a storage error): the
         cooldown paces accepted jobs, not attempts, so a user who fixes a typo does not wait.
         """
-        cap = guild.max_queued_per_user or self._settings.lcm_queue_per_user
+        if limits is not None:
+            cap, cooldown_s = limits.max_queued_per_user, limits.cooldown_seconds
+        else:
+            cap = guild.max_queued_per_user or self._settings.lcm_queue_per_user
+            cooldown_s = (
+                guild.cooldown_seconds
+                if guild.cooldown_seconds is not None
+                else self._settings.lcm_cooldown_s
+            )
         waiting = len(self._waiting_jobs(user_id))
         if waiting >= cap:
             raise Refusal(
-                f"You already have {waiting} jobs waiting (this server allows {cap}); "
+                f"You already have {waiting} jobs waiting (you may have {cap} here); "
                 "wait for one to finish or /cancel one."
             )
-        cooldown_s = (
-            guild.cooldown_seconds
-            if guild.cooldown_seconds is not None
-            else self._settings.lcm_cooldown_s
-        )
         return self.cooldowns.claim(user_id, float(cooldown_s))

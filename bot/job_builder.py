@@ -1,4 +1,4 @@
-"""From one slash command to a draft job: presets, server limits, styles and uploads."""
+"""From one slash command to a draft job: presets, styles and uploads (limits: bot.admission)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import discord
 
 from bot.admission import Draft, interaction_context
 from bot.attachments import UploadReader
+from bot.channel_rules import channel_rule_id
 from bot.job_parameters import (
     QUALIFIERS,
     builtin_defaults,
@@ -72,7 +73,12 @@ class CommandDrafts:
             raise Refusal(SIZE_AND_ASPECT)
         options = fold_style_options(given.options)
         layers = upgrade_layers(
-            await self._presets.layers(user_id=user_id, guild_id=guild_id, preset=given.preset)
+            await self._presets.layers(
+                user_id=user_id,
+                guild_id=guild_id,
+                preset=given.preset,
+                channel_id=channel_rule_id(interaction.channel),
+            )
         )
         # Twice: which adapter /canny runs is itself a resolved value, and picks the recipe.
         resolved = resolve(
@@ -94,7 +100,6 @@ class CommandDrafts:
         size_from_image = given.image is not None and not (typed_size or typed_aspect)
         if size_from_image:  # the upload's shape: say so, not that a stored size applied
             sources["size"] = sources["aspect"] = BUILT_IN
-        apply_server_limits(values, guild)
         styles = effective_styles(values, sources)
         styles_from = resolved.sources["styles"]
         check_style_names(
@@ -131,10 +136,3 @@ class CommandDrafts:
             # aspect centre-crops it to that shape at the family's native size.
             size_from_image=size_from_image,
         )
-
-
-def apply_server_limits(values: dict[str, Any], guild: Guild) -> None:
-    if guild.max_steps is not None and int(values["steps"]) > guild.max_steps:
-        raise Refusal(f"This server allows at most {guild.max_steps} steps.")
-    if guild.max_count is not None and int(values["count"]) > guild.max_count:
-        raise Refusal(f"This server allows at most {guild.max_count} images per job.")

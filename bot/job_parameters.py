@@ -180,7 +180,10 @@ def upgrade_layers(layers: PresetLayers) -> PresetLayers:
         return named and NamedParameters(named.name, upgrade_parameters(named.parameters))
 
     return PresetLayers(
-        upgrade(layers.preset), upgrade(layers.user_default), upgrade(layers.server_default)
+        upgrade(layers.preset),
+        upgrade(layers.user_default),
+        upgrade(layers.server_default),
+        upgrade(layers.channel_default),
     )
 
 

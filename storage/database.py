@@ -12,8 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from storage.engine import create_session_factory, engine_for
 from storage.recovery import RecoveryReport, recover_jobs
 from storage.repositories import GuildRepository, JobRepository, PresetRepository, UserRepository
+from storage.repositories.limits import LimitsRepository
 from storage.repositories.mod_log import ModLogRepository
 from storage.repositories.moderation import ModerationRepository
+from storage.repositories.quotas import QuotaRepository
 from storage.retention import prune_history
 
 
@@ -29,6 +31,8 @@ class Database:
     jobs: JobRepository
     moderation: ModerationRepository
     mod_log: ModLogRepository
+    limits: LimitsRepository
+    quotas: QuotaRepository
 
     @classmethod
     def open(cls, url: str | URL, **engine_options: Any) -> Database:
@@ -44,6 +48,8 @@ class Database:
             jobs=JobRepository(sessions),
             moderation=ModerationRepository(sessions),
             mod_log=ModLogRepository(sessions),
+            limits=LimitsRepository(sessions),
+            quotas=QuotaRepository(sessions),
         )
 
     async def recover_jobs(self) -> RecoveryReport:

@@ -190,6 +190,65 @@ class Guild(Base):
         )
 
 
+class ChannelAccess(enum.StrEnum):
+    ALLOW = "allow"
+    DENY = "deny"
+
+
+class RoleLimits(Base):
+    """One role's limits in one server; a None field gives nothing beyond the server's value."""
+
+    __tablename__ = "role_limits"
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    role_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    cooldown_seconds: Mapped[int | None]
+    max_queued_per_user: Mapped[int | None]
+    max_count: Mapped[int | None]
+    max_steps: Mapped[int | None]
+    max_side: Mapped[int | None]  # the longer side of a picture, in pixels
+    daily_images: Mapped[int | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ChannelRule(Base):
+    """Where in a server the bot may be used, and a channel's default preset or style."""
+
+    __tablename__ = "channel_rules"
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    channel_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    access: Mapped[ChannelAccess | None] = mapped_column(
+        _string_enum(ChannelAccess, "channel_access")
+    )
+    # Deleting the server preset clears the channel's default instead of leaving a dangling name.
+    preset_id: Mapped[int | None] = mapped_column(ForeignKey("presets.id", ondelete="SET NULL"))
+    style: Mapped[str | None] = mapped_column(String(PRESET_NAME_LENGTH))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class QuotaSettings(Base):
+    """A server's daily quota: images per member per day (None: no quota) and the reset hour."""
+
+    __tablename__ = "quota_settings"
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    daily_images: Mapped[int | None]
+    reset_hour: Mapped[int] = mapped_column(default=0, server_default="0")  # UTC, 0-23
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class QuotaUsage(Base):
+    """Images a member was admitted in one server since ``period_start`` (the last reset)."""
+
+    __tablename__ = "quota_usage"
+
+    guild_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    period_start: Mapped[datetime]
+    images: Mapped[int] = mapped_column(default=0)
+
+
 class Job(Base):
     """One generation request: written as queued before it is submitted, then kept as history."""
 

@@ -1,4 +1,4 @@
-"""Which value each parameter takes: option > preset > user default > server default > built-in."""
+"""Which value each parameter takes: option > preset > channel > user > server > built-in."""
 
 from __future__ import annotations
 
@@ -8,22 +8,35 @@ from types import MappingProxyType
 from typing import Any
 
 OPTION = "option"
+CHANNEL_DEFAULT = "channel default"
 USER_DEFAULT = "user default"
 SERVER_DEFAULT = "server default"
 BUILT_IN = "built-in"
+ROLE = "role"  # a member's limit from one of their roles: "role @Booster" (bot.member_limits)
 
 
 def preset_source(name: str) -> str:
     return f"preset:{name}"
 
 
+def role_source(name: str) -> str:
+    return f"{ROLE} @{name}"
+
+
 def source_rank(source: str) -> int:
-    """How near the command a source is: 0 for an option, then a preset, the defaults, built-in."""
+    """How near the command a source is: 0 for an option, then a preset, the channel's default,
+    the user's, a role's (limits only: roles set no parameter), the server's, built-in.
+
+    A channel's default beats the user's own: a themed channel is a place the user chose to post
+    in, and a preset or option typed now still beats it.
+    """
     if source == OPTION:
         return 0
     if source.startswith(preset_source("")):
         return 1
-    return {USER_DEFAULT: 2, SERVER_DEFAULT: 3}.get(source, 4)
+    if source.startswith(f"{ROLE} "):
+        return 4
+    return {CHANNEL_DEFAULT: 2, USER_DEFAULT: 3, SERVER_DEFAULT: 5}.get(source, 6)
 
 
 @dataclass(frozen=True)
@@ -41,6 +54,7 @@ class PresetLayers:
     preset: NamedParameters | None = None
     user_default: NamedParameters | None = None
     server_default: NamedParameters | None = None
+    channel_default: NamedParameters | None = None  # the channel's preset or style
 
 
 @dataclass(frozen=True)
@@ -82,6 +96,7 @@ def resolve(
     ordered: list[tuple[str, Mapping[str, Any]]] = [(OPTION, options)]
     for layer, source in (
         (layers.preset, None),
+        (layers.channel_default, CHANNEL_DEFAULT),
         (layers.user_default, USER_DEFAULT),
         (layers.server_default, SERVER_DEFAULT),
     ):

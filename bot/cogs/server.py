@@ -201,7 +201,13 @@ def _or(value, default) -> str:
 
 
 async def setup(bot: LcmBot) -> None:
+    # Limits by role and channel live in modules of their own, added under /server here.
+    from bot.cogs.server_channel import ChannelCommands
+    from bot.cogs.server_limits import build_limits_command, build_quota_command
+
     cog = ServerCog(bot)
+    for command in (build_limits_command(bot), build_quota_command(bot), ChannelCommands(bot)):
+        cog.app_command.add_command(command)
     # The blocklist, the moderators' log and the showcase channel (bot/cogs/server_moderation.py).
     for command in moderation_commands(bot):
         cog.app_command.add_command(command)

@@ -195,10 +195,14 @@ class SweepCog(commands.Cog):
             check_permissions(interaction)
             admissions = self.bot.admissions
             guild = await admissions.guild(interaction.guild_id)
-            too_many = guild.max_steps is not None and max(plan.values or (0,)) > guild.max_steps
-            if axis == "steps" and too_many:
-                raise Refusal(f"This server allows at most {guild.max_steps} steps.")
-            claim = admissions.gate.claim(interaction.user.id, guild)
+            member = await admissions.member(interaction, guild)  # channel, roles, quota
+            limits = member.limits
+            if axis == "steps" and max(plan.values or (0,)) > limits.max_steps:
+                raise Refusal(
+                    f"You may use at most {limits.max_steps} steps here "
+                    f"({limits.sources['max_steps']})."
+                )
+            claim = admissions.gate.claim(interaction.user.id, guild, limits)
             try:
                 given = CommandInput(mode, plan.prompts[0], options, preset, image)
                 base = await self.bot.drafts.draft(interaction, given, guild)
@@ -207,7 +211,18 @@ class SweepCog(commands.Cog):
                 seed = options.get("seed")
                 shared_seed = seed if seed is not None else secrets.randbelow(MAX_SEED + 1)
                 built = await asyncio.to_thread(self._build, plan, base, shared_seed)
-                sweep = await self._submit(plan, built, base.context)
+                for request, _ in built:
+                    limits.check(request)
+                # Every cell is a picture: the sheet counts against the day's quota in full.
+                images = await admissions.members.take_images(
+                    member, sum(request.count for request, _ in built)
+                )
+                try:
+                    sweep = await self._submit(plan, built, base.context)
+                except BaseException:
+                    if images is not None:
+                        await images.release()
+                    raise
             except BaseException:
                 claim.release()  # not accepted: the cooldown is not spent
                 raise

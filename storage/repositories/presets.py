@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.engine import read_session, write_session
 from storage.errors import InvalidValue, PresetNotFound
-from storage.models import PRESET_NAME_LENGTH, Guild, Preset, PresetScope, User, utcnow
+from storage.models import PRESET_NAME_LENGTH, ChannelRule, Guild, Preset, PresetScope, User, utcnow
 from storage.precedence import NamedParameters, PresetLayers
 from storage.repositories._values import insert_for, plain_json, snowflake
 
@@ -38,6 +38,24 @@ async def _by_id(session: AsyncSession, preset_id: int | None) -> NamedParameter
         return None
     preset = await session.get(Preset, preset_id)
     return None if preset is None else NamedParameters(preset.name, preset.parameters)
+
+
+async def channel_default(
+    session: AsyncSession, guild_id: int | None, channel_id: int | None
+) -> NamedParameters | None:
+    """A channel's default as a precedence layer: its server preset's parameters, or its style."""
+    if guild_id is None or channel_id is None:
+        return None
+    rule = await session.get(ChannelRule, (guild_id, channel_id))
+    if rule is None:
+        return None
+    if rule.preset_id is not None:
+        found = await _by_id(session, rule.preset_id)
+        if found is not None:
+            return found
+    if rule.style is not None:
+        return NamedParameters(rule.style, {"styles": [{"name": rule.style}]})
+    return None
 
 
 class PresetRepository:
@@ -97,7 +115,12 @@ class PresetRepository:
             return await self._find(session, name, user_id=user_id, guild_id=guild_id)
 
     async def layers(
-        self, *, user_id: int, guild_id: int | None, preset: str | None = None
+        self,
+        *,
+        user_id: int,
+        guild_id: int | None,
+        preset: str | None = None,
+        channel_id: int | None = None,
     ) -> PresetLayers:
         """Everything stored that precedence needs for one command, read in one snapshot.
 
@@ -114,6 +137,7 @@ class PresetRepository:
                 preset=named,
                 user_default=await _by_id(session, user and user.default_preset_id),
                 server_default=await _by_id(session, guild and guild.default_preset_id),
+                channel_default=await channel_default(session, guild_id, channel_id),
             )
 
     @staticmethod

@@ -36,6 +36,7 @@ async def test_commands_sync_to_the_configured_guild_only_and_every_option_is_de
         "queue",
         "cancel",
         "sweep",
+        "quota",
     }
 
     def options(command):

@@ -519,6 +519,19 @@ class DiscordDouble:
         self.members[(guild.id, user.id)] = member
         return member
 
+    def add_role(self, guild: Guild, name: str, *, permissions: int = 0) -> Role:
+        """A role of ``guild`` nobody holds yet (``give_role``); push_guilds() after READY."""
+        role = Role(self.snowflake(), name, permissions)
+        guild.roles[role.id] = role
+        return role
+
+    def give_role(self, guild: Guild, user: User, role: Role) -> Member:
+        """``user`` (a member of ``guild``, made one if not yet) now holds ``role``."""
+        member = self.members.get((guild.id, user.id)) or self.add_member(guild, user)
+        if role.id not in member.role_ids:
+            member.role_ids.append(role.id)
+        return member
+
     def dm_channel(self, user: User) -> Channel:
         for channel in self.channels.values():
             if channel.is_dm and channel.recipient_id == user.id:

@@ -24,12 +24,16 @@ ROOT = Path(__file__).resolve().parents[2]
 TABLES = {
     "alembic_version",
     "blocklist_entries",
+    "channel_rules",
     "guilds",
     "job_inputs",
     "jobs",
     "mod_log_entries",
     "moderation_settings",
     "presets",
+    "quota_settings",
+    "quota_usage",
+    "role_limits",
     "showcase_posts",
     "users",
 }

@@ -1,0 +1,127 @@
+"""One member's limits in one server: the most generous of their roles over the server's own."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from bot.refusal import Refusal
+from bot.settings import Settings
+from generation.requests import MAX_STEPS, GenerationRequest
+from storage.models import Guild, QuotaSettings, RoleLimits
+
+# The most a slash command can ask for: the built-in ceiling where nobody set a limit.
+BUILT_IN_MAX_COUNT = 4
+SERVER = "this server's setting"
+BOT_DEFAULT = "the bot's default"
+
+# For each limit: whether a bigger number is more generous (a shorter cooldown is the generous one).
+BIGGER_IS_MORE = {
+    "cooldown_seconds": False,
+    "max_queued_per_user": True,
+    "max_count": True,
+    "max_steps": True,
+    "max_side": True,
+    "daily_images": True,
+}
+
+
+@dataclass(frozen=True)
+class MemberLimits:
+    """The values that apply to one member, and where each came from (for messages and /quota).
+
+    A None ``max_side`` means the model family's own limit; a None ``daily_images`` no quota.
+    """
+
+    cooldown_seconds: float
+    max_queued_per_user: int
+    max_count: int
+    max_steps: int
+    max_side: int | None
+    daily_images: int | None
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def check(self, request: GenerationRequest) -> None:
+        """Refuse a validated request beyond this member's limits, saying which and from where."""
+        if request.count > self.max_count:
+            raise Refusal(
+                f"You may make at most {self.max_count} images per job here "
+                f"({self.sources['max_count']}); this job asks for {request.count}."
+            )
+        if request.steps is not None and request.steps > self.max_steps:
+            raise Refusal(
+                f"You may use at most {self.max_steps} steps here "
+                f"({self.sources['max_steps']}); this job asks for {request.steps}."
+            )
+        side = max(request.width or 0, request.height or 0)
+        if self.max_side is not None and side > self.max_side:
+            raise Refusal(
+                f"Pictures here may be at most {self.max_side} pixels on their longer side "
+                f"({self.sources['max_side']}); this one is {request.width}×{request.height}. "
+                "Pick a smaller size or aspect."
+            )
+
+
+def member_limits(
+    guild: Guild,
+    quota: QuotaSettings,
+    roles: Sequence[RoleLimits],
+    role_names: Mapping[int, str],
+    settings: Settings,
+) -> MemberLimits:
+    """Per limit, the most generous of the member's roles that set it and the server's value.
+
+    The server's value is the @everyone role's limit where one is set (every member holds
+    @everyone; it is also the only way to limit the picture size for all), else the server's
+    setting (/server settings, /server quota), else the bot's default. Other roles only ever give
+    more than that: that is how community servers use them (boosters and patrons get more), and
+    it keeps a member's limits from depending on which of their roles happens to be stricter.
+    """
+    everyone = next((role for role in roles if role.role_id == guild.id), None)
+    server = {
+        "cooldown_seconds": _first(guild.cooldown_seconds, settings.lcm_cooldown_s),
+        "max_queued_per_user": _first(guild.max_queued_per_user, settings.lcm_queue_per_user),
+        "max_count": _first(guild.max_count, BUILT_IN_MAX_COUNT),
+        "max_steps": _first(guild.max_steps, MAX_STEPS),
+        "max_side": (None, BOT_DEFAULT),
+        "daily_images": (quota.daily_images, SERVER if quota.daily_images else BOT_DEFAULT),
+    }
+    chosen: dict[str, object] = {}
+    sources: dict[str, str] = {}
+    for name, more in BIGGER_IS_MORE.items():
+        value, source = server[name]
+        if everyone is not None and getattr(everyone, name) is not None:
+            value, source = getattr(everyone, name), "the @everyone role"
+        for role in roles:
+            if role is everyone:
+                continue
+            offered = getattr(role, name)
+            if offered is not None and _more_generous(offered, value, more):
+                value, source = offered, f"the @{role_names.get(role.role_id, role.role_id)} role"
+        chosen[name], sources[name] = value, source
+    return MemberLimits(**chosen, sources=sources)  # type: ignore[arg-type]
+
+
+def _first(server_value, default) -> tuple[object, str]:
+    return (server_value, SERVER) if server_value is not None else (default, BOT_DEFAULT)
+
+
+def _more_generous(offered: int, current, bigger_is_more: bool) -> bool:
+    if current is None:  # no limit at all (the family's size, no quota): nothing is more
+        return False
+    return offered > current if bigger_is_more else offered < current
+
+
+def limit_lines(limits: MemberLimits) -> list[str]:
+    """One line per limit with where it came from, for /quota and /server limits."""
+    size = "the model's largest" if limits.max_side is None else f"{limits.max_side} px"
+    daily = "no quota" if limits.daily_images is None else f"{limits.daily_images}"
+    values = {
+        "cooldown_seconds": f"cooldown: {limits.cooldown_seconds:g} s",
+        "max_queued_per_user": f"jobs waiting: {limits.max_queued_per_user}",
+        "max_count": f"images per job: {limits.max_count}",
+        "max_steps": f"steps per job: {limits.max_steps}",
+        "max_side": f"longer side: {size}",
+        "daily_images": f"images per day: {daily}",
+    }
+    return [f"• {text} ({limits.sources[name]})" for name, text in values.items()]
