@@ -15,11 +15,21 @@ import discord
 
 from bot.admission import AdmissionService, Draft, interaction_context
 from bot.attachments import UploadReader
+from bot.grow_actions import grow_parameters
 from bot.job_parameters import upgrade_parameters
 from bot.mod_log_entries import deleted_text
 from bot.refusal import Refusal
 from bot.style_options import as_picks, check_style_names
-from bot.views import ACTIONS, PER_PICTURE, button_command, picture_chooser
+from bot.views import (
+    ACTIONS,
+    PANEL_ACTIONS,
+    PANELS,
+    PER_PICTURE,
+    action_label,
+    button_command,
+    panel_view,
+    picture_chooser,
+)
 from generation.families import Mode, ModelFamily
 from generation.styles import StyleLibrary
 from storage.models import Guild
@@ -27,7 +37,6 @@ from storage.repositories.jobs import JobRepository
 
 SUBTLE_STRENGTH = 0.35  # Vary (subtle)
 VARIATION_STRENGTH = 0.7  # Vary (strong), V1…V4, and the "Variations" of older messages
-UPSCALE_STRENGTH = 0.35
 MIN_STRENGTH, MAX_STRENGTH = 0.05, 1.0
 
 
@@ -156,7 +165,7 @@ class ResultActions:
         without one, on such a result, first asks which picture.
         """
         await self.guarded(
-            interaction, ACTIONS[action][0], self._handle(action, job_id, interaction, image)
+            interaction, action_label(action), self._handle(action, job_id, interaction, image)
         )
 
     async def guarded(
@@ -203,16 +212,14 @@ class ResultActions:
                 scale=1.0,
                 image=image,
             )
-        elif action == "upscale":
-            await self.start_from_picture(
-                interaction,
-                job_id,
-                action=action,
-                prompt=None,
-                strength=UPSCALE_STRENGTH,
-                scale=2.0,
-                image=image,
+        elif action in PANELS:  # Upscale, Zoom out / pan: their choices for this picture
+            await interaction.response.send_message(
+                f"{ACTIONS[action][0]}, picture {image or 1}:",
+                view=panel_view(job_id, action, image or 1),
+                ephemeral=True,
             )
+        elif action in PANEL_ACTIONS:
+            await self.start_grow(interaction, job_id, action, image)
 
     async def _job(self, job_id: int):
         job = await self._journal.get(job_id)
@@ -263,6 +270,23 @@ class ResultActions:
             )
 
         await self._admissions.admit(interaction, ACTIONS[action][0], draft_for)
+
+    async def start_grow(
+        self, interaction: discord.Interaction, job_id: int, action: str, image: int | None
+    ) -> None:
+        """An upscale or outpaint job from picture ``image`` (a panel's button always has one)."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+
+        async def draft_for(guild: Guild) -> Draft:
+            job = await self._job(job_id)
+            picture = await self._picture(interaction, job, image)
+            data = await self._uploads.read(picture, parameter="image")
+            parameters = grow_parameters(job.parameters, action)
+            return self._draft(
+                interaction, action, guild, job, parameters, {"image": data}, image=image
+            )
+
+        await self._admissions.admit(interaction, action_label(action), draft_for)
 
     async def start_remix(
         self,

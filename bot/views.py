@@ -17,7 +17,8 @@ ACTIONS = {
     "reroll": ("Re-roll", "🎲"),
     "vary-subtle": ("Vary (subtle)", "🌱"),
     "vary": ("Vary (strong)", "🔀"),
-    "upscale": ("Upscale ×2", "🔍"),
+    "upscale": ("Upscale", "🔍"),  # opens the upscale panel (×2, ×4, subtle or creative)
+    "outpaint": ("Zoom out / pan", "🔭"),  # opens the zoom out and pan panel
     "remix": ("Remix", "✏️"),
     "init": ("Use as init", "🖼️"),
     "info": ("Info", "ℹ️"),
@@ -25,6 +26,27 @@ ACTIONS = {
 }
 IMAGE_ONLY = ("vary-subtle", "vary", "upscale", "init")  # these start from the posted picture
 PER_PICTURE = ("vary-subtle", "vary", "upscale", "remix", "init")  # these act on one picture
+# Zoom out / pan starts from one posted picture too.
+IMAGE_ONLY, PER_PICTURE = (*IMAGE_ONLY, "outpaint"), (*PER_PICTURE, "outpaint")
+# The panels behind Upscale and Zoom out / pan: action → (label, emoji). The label says it all,
+# since a screen reader reads it and skips the emoji.
+PANELS = {
+    "upscale": {
+        "up2": ("Upscale ×2", "🔍"),
+        "up4": ("Upscale ×4", "🔍"),
+        "up2c": ("Creative upscale ×2", "✨"),
+        "up4c": ("Creative upscale ×4", "✨"),
+    },
+    "outpaint": {
+        "zoom15": ("Zoom out ×1.5", "🔭"),
+        "zoom2": ("Zoom out ×2", "🔭"),
+        "pan-left": ("Pan left", "⬅️"),
+        "pan-right": ("Pan right", "➡️"),
+        "pan-up": ("Pan up", "⬆️"),
+        "pan-down": ("Pan down", "⬇️"),
+    },
+}
+PANEL_ACTIONS = {action: shown for panel in PANELS.values() for action, shown in panel.items()}
 # U1…U5 and V1…V5 fit one action row each; a larger result offers a chooser instead.
 MAX_PICTURE_ROW = 5
 # The U and V rows: upscale picture n, vary picture n (strongly).
@@ -34,7 +56,10 @@ ROW_ACTIONS = {"upscale": "Upscale", "vary": "Vary"}
 class JobButton(
     discord.ui.DynamicItem[discord.ui.Button],
     template=(
-        r"lcm:(?P<action>reroll|vary-subtle|vary|upscale|remix|init|info|delete)"
+        # Longest first, so "vary-subtle" is not read as "vary".
+        r"lcm:(?P<action>"
+        + "|".join(sorted((*ACTIONS, *PANEL_ACTIONS), key=len, reverse=True))
+        + ")"
         r":(?P<job_id>[0-9]{1,19})(?::(?P<image>[1-9]))?"
     ),
 ):
@@ -43,7 +68,7 @@ class JobButton(
     def __init__(
         self, action: str, job_id: int, image: int | None = None, *, label: str | None = None
     ) -> None:
-        default_label, emoji = ACTIONS[action]
+        default_label, emoji = ACTIONS.get(action) or PANEL_ACTIONS[action]
         style = discord.ButtonStyle.danger if action == "delete" else discord.ButtonStyle.secondary
         custom_id = f"lcm:{action}:{job_id}" + (f":{image}" if image is not None else "")
         super().__init__(
@@ -76,6 +101,11 @@ class JobButton(
         bot = interaction.client
         await bot.result_actions.handle(self.action, self.job_id, interaction, image=self.image)
         bot.metrics.commands.labels(f"button:{self.action}").inc()
+
+
+def action_label(action: str) -> str:
+    """What a button says (a result's own, or a panel's)."""
+    return (ACTIONS.get(action) or PANEL_ACTIONS[action])[0]
 
 
 def button_command(action: str, image: int | None) -> str:
@@ -116,5 +146,16 @@ def picture_chooser(job_id: int, action: str, pictures: int) -> discord.ui.View:
     for n in range(1, pictures + 1):
         button = JobButton(action, job_id, n, label=f"{label}: picture {n}")
         button.item.row = (n - 1) // 5
+        view.add_item(button)
+    return view
+
+
+def panel_view(job_id: int, panel: str, image: int) -> discord.ui.View:
+    """The Upscale or Zoom out / pan choices for picture ``image`` (1 on a single picture)."""
+    view = discord.ui.View(timeout=None)
+    for index, (action, (label, emoji)) in enumerate(PANELS[panel].items()):
+        button = JobButton(action, job_id, image, label=label)
+        button.item.emoji = emoji
+        button.item.row = index // 4
         view.add_item(button)
     return view

@@ -41,14 +41,16 @@ async def test_reroll_runs_again_with_a_new_seed_and_records_lineage(harness):
 async def test_variations_and_upscale_start_from_the_posted_picture(harness):
     first, job_id = await imagine(harness)
     _, varied = await click_and_get_result(harness, first, f"lcm:vary:{job_id}")
-    _, bigger = await click_and_get_result(harness, first, f"lcm:upscale:{job_id}")
+    # Upscale opens its panel (for the one picture); Upscale ×2 there runs the upscaler.
+    panel = await (await harness.double.click(first, f"lcm:upscale:{job_id}")).wait_for_original()
+    _, bigger = await click_and_get_result(harness, panel, f"lcm:up2:{job_id}:1")
     with Image.open(io.BytesIO(varied.attachments[0].data)) as image:
         assert image.size == (64, 64)
     with Image.open(io.BytesIO(bigger.attachments[0].data)) as image:
-        assert image.size == (128, 128), "upscale ×2 is an img2img pass at twice the size"
-    for action, message in (("vary", varied), ("upscale", bigger)):
+        assert image.size == (128, 128), "upscale ×2 doubles the picture"
+    for action, message, mode in (("vary", varied, "img2img"), ("up2:1", bigger, "upscale")):
         new_job = await harness.database.jobs.get(int(message.custom_ids()[0].split(":")[2]))
-        assert new_job.parameters["mode"] == "img2img" and new_job.parent_id == job_id
+        assert new_job.parameters["mode"] == mode and new_job.parent_id == job_id
         assert new_job.command == f"button:{action}"  # as in the click's own log lines
 
 

@@ -8,7 +8,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from bot.views import JobButton
+from bot.views import ACTIONS, ROW_ACTIONS, JobButton
 from storage.models import JobStatus
 from tests.bot.test_bot_buttons import restarted
 
@@ -71,25 +71,24 @@ async def test_a_result_with_four_pictures_has_U_and_V_rows_with_readable_labels
     assert [c["label"] for c in rows[0]["components"]] == [f"Upscale {n}" for n in range(1, 5)]
     assert [c["label"] for c in rows[1]["components"]] == [f"Vary {n}" for n in range(1, 5)]
     rest = [c["custom_id"] for row in rows[2:] for c in row["components"]]
-    assert rest == [
-        f"lcm:{action}:{job_id}"
-        for action in ("reroll", "vary-subtle", "remix", "init", "info", "delete")
-    ]
+    # Every other action, once, asking which picture; Upscale n and Vary n are the rows above.
+    assert rest == [f"lcm:{action}:{job_id}" for action in ACTIONS if action not in ROW_ACTIONS]
+    assert {"reroll", "vary-subtle", "outpaint", "remix", "init", "info", "delete"} <= {
+        custom_id.split(":")[1] for custom_id in rest
+    }
     # A single picture keeps one row of actions, with the two strengths of vary side by side.
     single = await harness.double.invoke("imagine", {"prompt": PROMPT, "seed": 5})
     single = await single.wait_for_followup(timeout=30)
     await harness.idle()
     labels = [c["label"] for row in single.components for c in row["components"]]
-    assert labels[:5] == ["Re-roll", "Vary (subtle)", "Vary (strong)", "Upscale ×2", "Remix"]
+    assert labels[:5] == ["Re-roll", "Vary (subtle)", "Vary (strong)", "Upscale", "Zoom out / pan"]
 
 
-async def test_U3_and_V2_start_from_the_picture_chosen_with_lineage(harness):
+async def test_V2_starts_from_the_picture_chosen_with_lineage(harness):
+    """U n opens the upscale panel of picture n (tests/bot/test_bot_grow.py)."""
     result, job_id = await four_pictures(harness)
     parent = await harness.database.jobs.get(job_id)
-    for custom_id, picture, strength, size in (
-        (f"lcm:upscale:{job_id}:3", 3, 0.35, "128x128"),
-        (f"lcm:vary:{job_id}:2", 2, 0.7, "64x64"),
-    ):
+    for custom_id, picture, strength, size in ((f"lcm:vary:{job_id}:2", 2, 0.7, "64x64"),):
         click = await harness.double.click(result, custom_id)
         new_job = await new_job_of(harness, await click.wait_for_followup(timeout=30))
         assert new_job.status == JobStatus.FINISHED and new_job.parent_id == job_id
