@@ -1,0 +1,69 @@
+"""The moderators' log: exactly one entry per posted, deleted and blocked result and per setting
+change, including entries whose event came just before the bot stopped."""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+
+from storage.models import ModLogEntry
+from tests.bot.test_bot_blocklist import admin, entries, with_log_channel
+from tests.bot.test_bot_buttons import restarted
+from tests.bot.test_bot_policy import private_reply
+from tests.discord_double.limits import Rule
+
+
+def kinds(double, log_channel) -> list[str]:
+    """Each entry's first line up to its first " · " or ":" (its kind), in order."""
+    return [m.content.split("**")[1] for m in double.messages_in(log_channel)]
+
+
+async def test_one_entry_per_event_across_a_restart(harness, tiny_pipelines):
+    double, database = harness.double, harness.database
+    log_channel = await with_log_channel(double)
+    await admin(double, "settings", {"cooldown": 0})
+
+    record = await double.invoke("imagine", {"prompt": "a lighthouse", "steps": 1})
+    result = await record.wait_for_followup(timeout=30)
+    await harness.idle()
+    job_id = (await database.jobs.recent(user_id=double.user.id))[0].id
+    posted = entries(double, log_channel, "Result posted")
+    assert len(posted) == 1
+    assert f"job {job_id}" in posted[0].content and "a lighthouse" in posted[0].content
+    link = f"https://discord.com/channels/{double.guild.id}/{double.channel.id}/{result.id}"
+    assert link in posted[0].content
+    assert [a.filename for a in posted[0].attachments] == ["thumbnail.png"]
+    assert posted[0].attachments[0].data.startswith(b"\x89PNG")
+
+    deleted = await double.click(result, f"lcm:delete:{job_id}")
+    await deleted.wait_for_followup(timeout=10)
+    assert len(entries(double, log_channel, "Result deleted")) == 1
+
+    # Events just before a stop: the log channel refuses the bot for a moment, so these two
+    # entries stay journaled, not posted.
+    log_channel.bot_permissions = double.perm("view_channel")
+    await admin(double, "add", {"pattern": "kraken"}, group="blocklist")
+    blocked = await double.invoke("imagine", {"prompt": "a kraken"})
+    assert "blocked" in await private_reply(blocked)
+    log_channel.bot_permissions = None
+    assert len(double.take_violations(Rule.MISSING_PERMISSIONS)) == 2  # the two refused posts
+    # And one entry Discord took just before the bot died, before the journal marked it posted.
+    async with database.sessions() as session, session.begin():
+        await session.execute(
+            update(ModLogEntry)
+            .where(ModLogEntry.event_key == f"posted:{job_id}")
+            .values(posted_at=None)
+        )
+    assert len(await database.mod_log.pending()) == 3
+
+    async with restarted(harness, tiny_pipelines):
+        pass
+    assert await database.mod_log.pending() == []
+    assert kinds(double, log_channel) == [
+        "Server setting changed",  # the log channel itself
+        "Server setting changed",  # cooldown
+        "Result posted",
+        "Result deleted",
+        "Server setting changed",  # the blocklist rule, posted after the restart
+        "Blocked prompt",  # posted after the restart
+    ]
+    assert "blocklist: added the word `kraken`" in double.messages_in(log_channel)[4].content
