@@ -26,6 +26,8 @@ from storage.models import Guild, NsfwPolicy
 
 log = logging.getLogger(__name__)
 RESTARTING = "The bot is restarting: nothing was started. Try again in a minute."
+# Journals and queues one checked job, returning its id: (request, context, stored inputs).
+Submit = Callable[[GenerationRequest, JobContext, dict[str, bytes]], Awaitable[int]]
 
 
 class Guilds(Protocol):
@@ -172,20 +174,30 @@ class AdmissionService:
         interaction: discord.Interaction,
         what: str,
         draft_for: Callable[[Guild], Awaitable[Draft]],
+        *,
+        submit: Submit | None = None,
+        paced: bool = True,
     ) -> int | None:
         """Admit the job ``draft_for`` builds for ``interaction`` (already deferred, or not).
 
         Returns the job id, or None when it was not admitted; the user has then been told why.
         ``what`` names the way in ("/imagine", "Re-roll") in messages, logs and metrics.
+        ``submit`` journals and queues the checked job itself (default: JobService.start, which
+        posts the result); ``paced=False`` skips the cooldown, for a nudge click, whose session
+        keeps at most one render waiting (latest wins) instead.
         """
         try:
-            return await self._admit(interaction, draft_for)
+            return await self._admit(interaction, draft_for, submit, paced)
         except Exception as exc:
             await self.answer_failure(interaction, what, exc)
             return None
 
     async def _admit(
-        self, interaction: discord.Interaction, draft_for: Callable[[Guild], Awaitable[Draft]]
+        self,
+        interaction: discord.Interaction,
+        draft_for: Callable[[Guild], Awaitable[Draft]],
+        submit: Submit | None = None,
+        paced: bool = True,
     ) -> int:
         if self._jobs.stopping:
             raise Refusal(RESTARTING)
@@ -194,7 +206,7 @@ class AdmissionService:
             check_permissions(interaction)
             guild = await self.guild(interaction.guild_id)
             member = await self.member(interaction, guild)
-            claim = self.gate.claim(interaction.user.id, guild, member.limits)
+            claim = self.gate.claim(interaction.user.id, guild, member.limits) if paced else None
             try:
                 draft = await draft_for(guild)
                 await self.screen(interaction, draft.context, [draft.prompt], draft.values)
@@ -204,6 +216,8 @@ class AdmissionService:
                 member.limits.check(request)
                 images = await self.members.take_images(member, request.count)
                 try:
+                    if submit is not None:
+                        return await submit(request, draft.context, stored)
                     return await self._jobs.start(
                         request, draft.context, InteractionTarget(interaction), inputs=stored
                     )
@@ -212,7 +226,8 @@ class AdmissionService:
                         await images.release()  # not admitted: the images are not spent
                     raise
             except BaseException:
-                claim.release()  # not accepted: the cooldown is not spent
+                if claim is not None:
+                    claim.release()  # not accepted: the cooldown is not spent
                 raise
 
     async def member(self, interaction: discord.Interaction, guild: Guild) -> MemberAdmission:

@@ -37,6 +37,7 @@ EXTENSIONS = (
     "bot.cogs.jobs",
     "bot.cogs.sweep",
     "bot.cogs.quota",
+    "bot.cogs.nudge",
 )
 
 
@@ -153,8 +154,10 @@ class LcmBot(commands.Bot):
             self.status_server = StatusServer(self, settings.lcm_http_host, settings.lcm_http_port)
 
     @staticmethod
-    def _view_for(job_id: int, animation: bool, pictures: int) -> discord.ui.View:
-        return result_view(job_id, animation=animation, pictures=pictures)
+    def _view_for(
+        job_id: int, animation: bool, pictures: int, edges: bool = False
+    ) -> discord.ui.View:
+        return result_view(job_id, animation=animation, pictures=pictures, edges=edges)
 
     async def setup_hook(self) -> None:
         if self.status_server is not None:

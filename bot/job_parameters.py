@@ -19,7 +19,11 @@ QUALIFIERS = {"styles": ("style_weight",)}
 
 # Option and journal names of request fields whose names differ (generation/modes.py lists a
 # mode's fields by their request names).
-OPTION_NAMES = {"canny_low": "low_threshold", "canny_high": "high_threshold"}
+OPTION_NAMES = {
+    "canny_low": "low_threshold",
+    "canny_high": "high_threshold",
+    "canny_invert": "invert_edges",
+}
 
 
 def builtin_defaults(family: ModelFamily, mode: Mode = Mode.TXT2IMG) -> dict[str, Any]:
@@ -129,6 +133,7 @@ def build_request(
         motion=values.get("motion") or None,
         safety_check=safety_check,
         quality=str(values.get("quality") or "full"),
+        canny_invert=bool(values.get("invert_edges")),
         **{name: int(value) for name, value in own.items()},
         **grows,
     )

@@ -80,8 +80,8 @@ class JobService:
         engine: Engine,
         database: Database,
         *,
-        # (job id, animation?, pictures posted) → the buttons under the result
-        view_for: Callable[[int, bool, int], discord.ui.View | None],
+        # (job id, animation?, pictures posted, edge map?) → the buttons under the result
+        view_for: Callable[[int, bool, int, bool], discord.ui.View | None],
         status_interval_s: float = 1.0,
         # Told of every result posted (the moderators' log): (job id, context, result, where,
         # the first unspoilered picture's bytes or None, how many pictures were withheld).
@@ -132,16 +132,7 @@ class JobService:
         Raises what the engine refuses with (QueueFull, InvalidInput, EngineStopped); the journal
         row is then removed again, since nothing was accepted.
         """
-        job = await self.database.jobs.record(
-            user_id=context.user_id,
-            channel_id=context.channel_id,
-            guild_id=context.guild_id,
-            command=context.command,
-            parameters=journal_parameters(request),
-            seeds=list(request.image_seeds()),
-            parent_id=context.parent_id,
-            inputs=inputs,
-        )
+        job = await journal_job(self.database, request, context, inputs)
         if self.stopping:
             # Acknowledged while the bot stops: keep it in the journal for the next start.
             log.info("job %s journaled during a stop; it runs after the restart", job.id)
@@ -268,7 +259,8 @@ class JobService:
             await self.database.jobs.fail(job_id, "blocked by the server's safety policy")
             return
         pictures = sum(not f.filename.startswith(("edges", "SPOILER_edges")) for f in files.files)
-        view = self._view_for(job_id, bool(result.animations), pictures)
+        edges = result.control_image is not None
+        view = self._view_for(job_id, bool(result.animations), pictures, edges)
         # Read before posting: discord.py closes the files it sends.
         shown = next(
             (f.fp.getvalue() for f in files.files if not f.spoiler and f.filename[:5] != "edges"),
@@ -280,6 +272,25 @@ class JobService:
         await self.database.jobs.finish(
             job_id, result_channel_id=posted.channel_id, result_message_id=posted.message_id
         )
+
+
+async def journal_job(
+    database: Database,
+    request: GenerationRequest,
+    context: JobContext,
+    inputs: Mapping[str, bytes] | None,
+):
+    """Write an accepted job into the journal as queued, with its uploads; before submitting."""
+    return await database.jobs.record(
+        user_id=context.user_id,
+        channel_id=context.channel_id,
+        guild_id=context.guild_id,
+        command=context.command,
+        parameters=journal_parameters(request),
+        seeds=list(request.image_seeds()),
+        parent_id=context.parent_id,
+        inputs=inputs,
+    )
 
 
 def job_caption(

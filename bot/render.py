@@ -44,7 +44,8 @@ def result_caption(
     if mode in ("img2img", "inpaint"):
         facts.append(f"strength {parameters.get('strength')}")
     if mode in ("controlnet", "t2i-adapter"):
-        facts.append(f"{mode} {parameters.get('low_threshold')}–{parameters.get('high_threshold')}")
+        edges = f"{parameters.get('low_threshold')}–{parameters.get('high_threshold')}"
+        facts.append(f"{mode} {edges}" + (" inverted" if parameters.get("invert_edges") else ""))
     if mode == "animate":
         facts.append(f"{parameters.get('frames')} frames @ {parameters.get('fps')} fps")
         if parameters.get("motion"):

@@ -200,6 +200,10 @@ class ResultActions:
             await interaction.response.send_modal(modal)
         elif action == "remix":
             await interaction.response.send_modal(RemixModal(self, job, image))
+        elif action == "nudge":
+            picture = await self._picture(interaction, job, image)
+            panels = interaction.client.get_cog("NudgeCog")
+            await panels.open_panel(interaction, job, image, picture)
         elif action == "reroll":
             await self.start_rerun(interaction, job_id)
         elif action in ("vary", "vary-subtle"):

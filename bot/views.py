@@ -12,6 +12,7 @@ import re
 import discord
 
 from bot.logs import bind_log_context
+from bot.nudge_views import add_edge_row
 
 ACTIONS = {
     "reroll": ("Re-roll", "🎲"),
@@ -21,11 +22,14 @@ ACTIONS = {
     "outpaint": ("Zoom out / pan", "🔭"),  # opens the zoom out and pan panel
     "remix": ("Remix", "✏️"),
     "init": ("Use as init", "🖼️"),
+    "nudge": ("Nudge", "🎚️"),
     "info": ("Info", "ℹ️"),
     "delete": ("Delete", "🗑️"),
 }
-IMAGE_ONLY = ("vary-subtle", "vary", "upscale", "init")  # these start from the posted picture
-PER_PICTURE = ("vary-subtle", "vary", "upscale", "remix", "init")  # these act on one picture
+# These start from the posted picture.
+IMAGE_ONLY = ("vary-subtle", "vary", "upscale", "init", "nudge")
+# These act on one picture.
+PER_PICTURE = ("vary-subtle", "vary", "upscale", "remix", "init", "nudge")
 # Zoom out / pan starts from one posted picture too.
 IMAGE_ONLY, PER_PICTURE = (*IMAGE_ONLY, "outpaint"), (*PER_PICTURE, "outpaint")
 # The panels behind Upscale and Zoom out / pan: action → (label, emoji). The label says it all,
@@ -113,8 +117,11 @@ def button_command(action: str, image: int | None) -> str:
     return f"button:{action}" + (f":{image}" if image is not None else "")
 
 
-def result_view(job_id: int, *, animation: bool = False, pictures: int = 1) -> discord.ui.View:
-    """The buttons under a result; with 2 to 5 pictures, a U row and a V row come first."""
+def result_view(
+    job_id: int, *, animation: bool = False, pictures: int = 1, edges: bool = False
+) -> discord.ui.View:
+    """The buttons under a result; with 2 to 5 pictures, a U row and a V row come first; with
+    ``edges`` (a canny result) the canny loop's row comes last."""
     view = discord.ui.View(timeout=None)
     rows = 0
     per_picture_rows = not animation and 2 <= pictures <= MAX_PICTURE_ROW
@@ -136,6 +143,8 @@ def result_view(job_id: int, *, animation: bool = False, pictures: int = 1) -> d
         button = JobButton(action, job_id)
         button.item.row = rows + index // 5
         view.add_item(button)
+    if edges:
+        add_edge_row(view, job_id, rows + (len(actions) + 4) // 5)
     return view
 
 

@@ -12,8 +12,10 @@ from generation.image_decode import to_rgb
 _THRESHOLD_RANGE = "a whole number from 0 to 255, with low_threshold <= high_threshold"
 
 
-def canny_edges(image: Image.Image, low: int = 100, high: int = 200) -> Image.Image:
-    """Return an RGB image of the same size: white edges on black."""
+def canny_edges(
+    image: Image.Image, low: int = 100, high: int = 200, *, invert: bool = False
+) -> Image.Image:
+    """Return an RGB image of the same size: white edges on black (black on white if ``invert``)."""
     _check_thresholds(low, high)
     try:
         grey = cv2.cvtColor(np.asarray(to_rgb(image)), cv2.COLOR_RGB2GRAY)
@@ -21,6 +23,8 @@ def canny_edges(image: Image.Image, low: int = 100, high: int = 200) -> Image.Im
     except (cv2.error, ValueError, TypeError):
         # cv2 refuses empty or malformed arrays; report it as an image problem, not a crash.
         raise InvalidImage("image", "edges could not be computed", "a non-empty image") from None
+    if invert:  # the canny loop's "Invert edges": the model then reads the spaces as the lines
+        edges = 255 - edges
     # ControlNet expects three identical channels.
     return Image.fromarray(np.stack([edges] * 3, axis=-1), "RGB")
 

@@ -117,7 +117,8 @@ def _spec(mode: Mode, sd: str, sdxl: str | None, **rest) -> ModeSpec:
     return ModeSpec(mode=mode, pipelines=MappingProxyType(pipelines), **rest)
 
 
-_CANNY_THRESHOLDS = ("canny_low", "canny_high")
+# Each job's own control image: its thresholds, and whether the edge map is inverted.
+_CANNY_THRESHOLDS = ("canny_low", "canny_high", "canny_invert")
 _CANNY_FIELDS = (*_CANNY_THRESHOLDS, "conditioning_scale")
 
 MODES: Mapping[Mode, ModeSpec] = MappingProxyType(

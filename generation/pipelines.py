@@ -412,7 +412,12 @@ class PipelineSet:
         for request in requests:
             control = None
             if spec.control_channels is not None:
-                control = canny_edges(request.image, request.canny_low, request.canny_high)
+                control = canny_edges(
+                    request.image,
+                    request.canny_low,
+                    request.canny_high,
+                    invert=request.canny_invert,
+                )
             control_images.append(control)
             for seed in request.image_seeds():
                 prompts.append(self.full_prompt(request))

@@ -48,6 +48,7 @@ class GenerationRequest:
     mask: Image | None = None
     canny_low: int = 100
     canny_high: int = 200
+    canny_invert: bool = False  # black edges on white (the canny loop's Invert edges)
     conditioning_scale: float | None = None
     styles: tuple[StyleChoice, ...] = ()
     frames: int | None = None

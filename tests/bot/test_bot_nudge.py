@@ -1,0 +1,173 @@
+"""Nudge in place and the canny loop, end to end: clicks edit one message, quick clicks coalesce."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from storage.models import JobStatus
+from tests.discord_double.limits import walk_components
+
+
+def _labels(message) -> dict[str, str]:
+    """custom_id → label of every button: what a screen reader says."""
+    return {
+        c["custom_id"]: c.get("label", "")
+        for c in walk_components(message.components)
+        if c.get("type") == 2
+    }
+
+
+def _picture(attachment) -> np.ndarray:
+    with Image.open(io.BytesIO(attachment.data)) as image:
+        return np.asarray(image.convert("RGB"), dtype=np.int16)
+
+
+async def _journal(harness) -> list:
+    jobs = await harness.database.jobs.recent(user_id=harness.double.user.id, limit=50)
+    return sorted(jobs, key=lambda j: j.id)
+
+
+async def test_five_quick_nudges_edit_one_message_with_at_most_two_renders(harness):
+    double, runner, engine = harness.double, harness.runner, harness.engine
+    renders = harness.bot.get_cog("NudgeCog").renders
+    runner.gate.set()
+    record = await double.invoke("imagine", {"prompt": "a GATE lighthouse", "seed": 5})
+    result = await record.wait_for_followup(timeout=30)
+    await harness.idle()
+    origin = int(result.custom_ids()[0].split(":")[2])
+    opened = await double.click(result, f"lcm:nudge:{origin}")
+    panel = await opened.wait_for_followup(timeout=30)
+    assert panel.ephemeral, "the panel is the clicker's alone until Keep"
+    labels = _labels(panel)
+    assert labels[f"lcm:tweak:seed-up:{origin}"] == "Seed plus"
+    assert labels[f"lcm:tweak:guidance-down:{origin}"] == "Guidance minus"
+    assert f"lcm:tweak:strength-up:{origin}" not in labels, "txt2img has no strength"
+    messages_before = len(double.messages_in(double.channel))
+
+    # The first click's render holds in the GATE; four more clicks come while it runs.
+    runner.gate.clear()
+    before, calls_before = engine.snapshot(), len(runner.calls)
+    clicks = [await double.click(panel, f"lcm:tweak:seed-up:{origin}")]
+    await double.wait_until(lambda: len(runner.calls) > calls_before or None, 30, "render 1")
+    for _ in range(4):
+        clicks.append(await double.click(panel, f"lcm:tweak:seed-up:{origin}"))
+    await double.wait_until(
+        lambda: engine.snapshot().superseded - before.superseded == 3 or None,
+        30,
+        "clicks 2 to 4 replaced by the newest while waiting",
+    )
+    runner.gate.set()
+    await renders.wait_idle()
+
+    after = engine.snapshot()
+    assert after.jobs["finished"] - before.jobs["finished"] == 2, "five clicks, two renders"
+    assert [call for call in runner.calls[calls_before:]] == [["a GATE lighthouse"]] * 2
+    assert [(await c.wait_for_response()).type for c in clicks] == [6] * 5  # update, no reply
+    assert all(c.followups == [] for c in clicks)
+    assert len(double.messages_in(double.channel)) == messages_before, "no new message"
+    nudges = [job for job in await _journal(harness) if job.command == "button:seed-up"]
+    assert [job.seeds[0] for job in nudges] == [6, 7, 8, 9, 10], "the clicks add up"
+    assert [job.status for job in nudges] == [JobStatus.FINISHED] + [JobStatus.CANCELLED] * 3 + [
+        JobStatus.FINISHED
+    ]
+    assert [job.parent_id for job in nudges] == [origin] + [job.id for job in nudges[:-1]]
+    assert all(job.result_message_id in (None, panel.id) for job in nudges)
+    # The panel now shows seed 10, with buttons for the job it shows.
+    shown = nudges[-1]
+    assert "seed 10" in panel.content and f"lcm:tweak:seed-up:{shown.id}" in _labels(panel)
+    assert not np.array_equal(_picture(panel.attachments[0]), _picture(result.attachments[0]))
+
+    # Guidance cannot go below 0: said privately, the panel untouched.
+    edits = len(panel.history)
+    for _ in range(3):
+        low = await double.click(panel, f"lcm:tweak:guidance-down:{shown.id}")
+    refusal = await low.wait_for_followup(timeout=10)  # after the two clicks before it
+    await renders.wait_idle()
+    assert refusal.ephemeral and "Guidance is already at its limit" in refusal.content
+    assert "0 to 8" in refusal.content and refusal.id != panel.id
+
+    # Keep posts what the panel shows as a normal result, for everyone, with all its buttons.
+    kept_click = await double.click(panel, f"lcm:tweak:keep:{panel_job(panel)}")
+    kept = await kept_click.wait_for_followup(timeout=30)
+    await harness.idle()
+    kept_id = int(kept.custom_ids()[0].split(":")[2])
+    kept_job = await harness.database.jobs.get(kept_id)
+    assert not kept.ephemeral and f"lcm:reroll:{kept_id}" in kept.custom_ids()
+    assert kept_job.parent_id == panel_job(panel) and kept_job.command == "button:keep"
+    diff = np.abs(_picture(kept.attachments[0]) - _picture(panel.attachments[0]))
+    assert diff.max() <= 1, "the same seed and parameters: the picture the panel showed"
+    assert len(panel.history) >= edits
+
+
+def _faint_and_strong() -> bytes:
+    """A strong edge every threshold finds, and fainter ones that only lower thresholds find."""
+    image = Image.new("L", (64, 64), 100)
+    image.paste(250, (4, 4, 28, 28))
+    image.paste(140, (36, 4, 60, 28))
+    image.paste(125, (4, 36, 60, 60))
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def panel_job(panel) -> int:
+    """The job the panel shows: the one its buttons carry."""
+    keep = next(c for c in panel.custom_ids() if c.startswith("lcm:tweak:keep:"))
+    return int(keep.split(":")[3])
+
+
+async def test_the_canny_loop_recomputes_the_edges_and_edits_the_result_in_place(harness):
+    double = harness.double
+    harness.runner.gate.set()
+    record = await double.invoke(
+        "canny", {"prompt": "a tidy desk", "image": ("desk.png", _faint_and_strong()), "seed": 3}
+    )
+    result = await record.wait_for_followup(timeout=30)
+    await harness.idle()
+    origin = int(result.custom_ids()[0].split(":")[2])
+    labels = _labels(result)
+    assert [labels[f"lcm:tweak:{m}:{origin}"] for m in ("edges-fewer", "edges-more")] == [
+        "Fewer edges",
+        "More edges",
+    ]
+    assert labels[f"lcm:tweak:edges-invert:{origin}"] == "Invert edges"
+    edges = {a.filename: _picture(a) for a in result.attachments}["edges.png"]
+    renders = harness.bot.get_cog("NudgeCog").renders
+
+    # Someone else may look, not steer.
+    other = double.add_user("other")
+    double.add_member(double.guild, other)
+    await double.push_guilds()
+    theirs = await double.click(result, f"lcm:tweak:edges-more:{origin}", user=other)
+    assert "Only the person who made" in (await theirs.wait_for_original(timeout=10)).content
+    messages_before = len(double.messages_in(double.channel))
+
+    steps = []
+    for move in ("edges-more", "edges-more", "edges-invert"):
+        job_id = int(result.custom_ids()[0].split(":")[2])
+        click = await double.click(result, f"lcm:tweak:{move}:{job_id}")
+        await double.wait_until(
+            lambda job_id=job_id: f"lcm:reroll:{job_id}" not in result.custom_ids() or None,
+            30,
+            "the result edited to the new job",
+        )
+        await renders.wait_idle()
+        assert (await click.wait_for_response()).type == 6 and click.followups == []
+        steps.append({a.filename: _picture(a) for a in result.attachments}["edges.png"])
+    assert len(double.messages_in(double.channel)) == messages_before, "edited, never posted"
+    jobs = [j for j in await _journal(harness) if j.command.startswith("button:edges")]
+    assert [(j.parameters["low_threshold"], j.parameters["high_threshold"]) for j in jobs] == [
+        (67, 133),
+        (45, 89),
+        (45, 89),
+    ]
+    assert [j.parameters["invert_edges"] for j in jobs] == [False, False, True]
+    assert all(j.status == JobStatus.FINISHED and j.result_message_id == result.id for j in jobs)
+    # Lower thresholds find more edges; inverted, the lines are black on white.
+    white = [int((e > 127).sum()) for e in (edges, *steps)]
+    assert white[0] <= white[1] <= white[2] and white[0] < white[2]
+    assert np.array_equal(steps[2], 255 - steps[1])
+    assert "inverted" in result.content and f"lcm:reroll:{jobs[-1].id}" in result.custom_ids()
