@@ -19,6 +19,7 @@ from bot.grow_actions import grow_parameters
 from bot.job_parameters import upgrade_parameters
 from bot.mod_log_entries import deleted_text
 from bot.refusal import Refusal
+from bot.showcase import showcase
 from bot.style_options import as_picks, check_style_names
 from bot.views import (
     ACTIONS,
@@ -200,6 +201,8 @@ class ResultActions:
             await interaction.response.send_modal(modal)
         elif action == "remix":
             await interaction.response.send_modal(RemixModal(self, job, image))
+        elif action == "showcase":
+            await showcase(interaction, job)
         elif action == "nudge":
             picture = await self._picture(interaction, job, image)
             panels = interaction.client.get_cog("NudgeCog")

@@ -23,6 +23,7 @@ ACTIONS = {
     "remix": ("Remix", "✏️"),
     "init": ("Use as init", "🖼️"),
     "nudge": ("Nudge", "🎚️"),
+    "showcase": ("Showcase", "🌟"),  # the owner posts it to the server's showcase channel
     "info": ("Info", "ℹ️"),
     "delete": ("Delete", "🗑️"),
 }

@@ -199,7 +199,8 @@ async def test_an_animation_offers_remix_but_no_picture_actions(harness):
     result = await record.wait_for_followup(timeout=30)
     await harness.idle()
     job_id = int(result.custom_ids()[0].split(":")[2])
-    assert [c.split(":")[1] for c in result.custom_ids()] == ["reroll", "remix", "info", "delete"]
+    actions = [c.split(":")[1] for c in result.custom_ids()]
+    assert actions == ["reroll", "remix", "showcase", "info", "delete"]
     click = await harness.double.click(result, f"lcm:remix:{job_id}")
     await click.wait_for_response()
     submitted = await harness.double.submit_modal(click, {"prompt": "calm waves"})
