@@ -6,7 +6,7 @@ import asyncio
 import io
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import discord
@@ -15,6 +15,7 @@ from bot.cooldowns import UserGate
 from bot.delivery_targets import ChannelTarget, InteractionTarget
 from bot.job_parameters import build_request, upgrade_parameters
 from bot.jobs import JobContext, JobService
+from bot.member_limits import MemberLimits
 from bot.member_policy import MemberAdmission, MemberPolicy
 from bot.prompt_screen import PromptScreen
 from bot.refusal import Refusal, failure_text, is_refusal
@@ -103,6 +104,14 @@ def stored_inputs(request: GenerationRequest) -> dict[str, bytes]:
             picture.save(buffer, "PNG")
             stored[role] = buffer.getvalue()
     return stored
+
+
+def with_role_sources(
+    context: JobContext, limits: MemberLimits, request: GenerationRequest
+) -> JobContext:
+    """The precedence under the result names the role that allowed more than the server does."""
+    granted = limits.role_sources(request)
+    return replace(context, sources={**context.sources, **granted}) if granted else context
 
 
 def check_permissions(interaction: discord.Interaction) -> None:
@@ -214,6 +223,9 @@ class AdmissionService:
                     request_from_draft, draft, self._family, self._styles
                 )
                 member.limits.check(request)
+                draft = replace(
+                    draft, context=with_role_sources(draft.context, member.limits, request)
+                )
                 images = await self.members.take_images(member, request.count)
                 try:
                     if submit is not None:

@@ -9,6 +9,7 @@ from bot.refusal import Refusal
 from bot.settings import Settings
 from generation.requests import MAX_STEPS, GenerationRequest
 from storage.models import Guild, QuotaSettings, RoleLimits
+from storage.precedence import role_source
 
 # The most a slash command can ask for: the built-in ceiling where nobody set a limit.
 BUILT_IN_MAX_COUNT = 4
@@ -40,6 +41,28 @@ class MemberLimits:
     max_side: int | None
     daily_images: int | None
     sources: Mapping[str, str] = field(default_factory=dict)
+    # Each limit as it is for a member without roles (@everyone, the server's, the bot's), and the
+    # role that gives this member more, if one does: for the precedence under a result.
+    baseline: Mapping[str, object] = field(default_factory=dict)
+    granted_by: Mapping[str, str] = field(default_factory=dict)
+
+    def role_sources(self, request: GenerationRequest) -> dict[str, str]:
+        """The request's values that only a role allows, as precedence sources.
+
+        E.g. {"count limit": "role @Patron"} for 3 images where the server allows 1: the result
+        then says which role let the member go beyond the server's limits.
+        """
+        used = {
+            "max_count": ("count", request.count),
+            "max_steps": ("steps", request.steps or 0),
+            "max_side": ("size", max(request.width or 0, request.height or 0)),
+        }
+        granted = {}
+        for name, (key, value) in used.items():
+            base = self.baseline.get(name)
+            if name in self.granted_by and base is not None and value > base:
+                granted[f"{key} limit"] = role_source(self.granted_by[name])
+        return granted
 
     def check(self, request: GenerationRequest) -> None:
         """Refuse a validated request beyond this member's limits, saying which and from where."""
@@ -88,18 +111,28 @@ def member_limits(
     }
     chosen: dict[str, object] = {}
     sources: dict[str, str] = {}
+    baseline: dict[str, object] = {}
+    granted_by: dict[str, str] = {}
     for name, more in BIGGER_IS_MORE.items():
         value, source = server[name]
         if everyone is not None and getattr(everyone, name) is not None:
             value, source = getattr(everyone, name), "the @everyone role"
+        baseline[name] = value
         for role in roles:
             if role is everyone:
                 continue
             offered = getattr(role, name)
             if offered is not None and _more_generous(offered, value, more):
-                value, source = offered, f"the @{role_names.get(role.role_id, role.role_id)} role"
+                role_name = str(role_names.get(role.role_id, role.role_id))
+                value, source = offered, f"the @{role_name} role"
+                granted_by[name] = role_name
         chosen[name], sources[name] = value, source
-    return MemberLimits(**chosen, sources=sources)  # type: ignore[arg-type]
+    return MemberLimits(
+        **chosen,  # type: ignore[arg-type]
+        sources=sources,
+        baseline=baseline,
+        granted_by=granted_by,
+    )
 
 
 def _first(server_value, default) -> tuple[object, str]:

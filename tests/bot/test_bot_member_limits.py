@@ -33,14 +33,25 @@ async def test_a_denied_channel_refuses_every_way_in_before_any_work(harness):
     elsewhere = double.add_text_channel(double.guild, "elsewhere")
     await double.push_guilds()
 
-    not_admin = await double.invoke(
-        "server",
-        {"channel": double.channel},
-        subcommand="channel deny",
-        ignore_default_permissions=True,
-    )
-    assert "Manage Server permission" in await reply_of(not_admin)
+    for options, subcommand in (
+        ({"channel": double.channel}, "channel deny"),
+        ({"role": double.guild.roles[double.guild.id], "max_count": 4}, "limits"),
+        ({"daily_images": 5}, "quota"),
+    ):
+        not_admin = await double.invoke(
+            "server", options, subcommand=subcommand, ignore_default_permissions=True
+        )
+        assert "You need the Manage Server permission" in await reply_of(not_admin)
     assert await harness.database.limits.channels(double.guild.id) == []
+    assert await harness.database.limits.roles(double.guild.id) == []
+    assert (await harness.database.quotas.settings(double.guild.id)).daily_images is None
+
+    # A result from before the channel was denied: its buttons are a way in too.
+    first = await (await double.invoke("imagine", {"prompt": "a fox"})).wait_for_followup(
+        timeout=30
+    )
+    await harness.idle()
+    job_id = int(first.custom_ids()[0].split(":")[2])
 
     saved = await admin_says(double, "server", {"channel": double.channel}, "channel deny")
     assert "Saved." in saved and "denied" in saved
@@ -55,14 +66,19 @@ async def test_a_denied_channel_refuses_every_way_in_before_any_work(harness):
     in_thread = await double.invoke("imagine", {"prompt": "a fox"}, channel=thread)
     assert "turned the bot off" in await reply_of(in_thread, timeout=30)
 
+    reroll = await double.click(first, f"lcm:reroll:{job_id}")
+    assert "turned the bot off" in await reply_of(reroll, timeout=30)
+
     # Once a channel is allowed, only allowed channels work, and the refusal names them.
     await admin_says(double, "server", {"channel": art}, "channel allow")
     other = await double.invoke("imagine", {"prompt": "a fox"}, channel=elsewhere)
     assert f"Use it in <#{art.id}>" in await reply_of(other, timeout=30)
 
-    assert engine_jobs(harness) == 0, "no job reached the engine"
-    assert harness.runner.calls == []
-    assert await harness.database.jobs.recent(user_id=double.user.id) == []
+    assert engine_jobs(harness) == 1, "no job after the first reached the engine"
+    assert len(harness.runner.calls) == 1
+    assert [job.id for job in await harness.database.jobs.recent(user_id=double.user.id)] == [
+        job_id
+    ]
 
 
 async def test_bad_channel_role_and_size_input_say_what_is_wrong_and_what_is_allowed(harness):
@@ -139,6 +155,12 @@ async def test_role_limits_apply_per_member_the_most_generous_role_wins(harness)
     again = await double.invoke("imagine", {"prompt": "x", "count": 3}, user=boosted)
     assert "at most 2 images per job here (the @Booster role)" in await reply_of(again, timeout=30)
     assert engine_jobs(harness) == 0
+
+    # Within the role's limit the job runs, and the precedence under it names the role.
+    allowed = await double.invoke("imagine", {"prompt": "x", "count": 2}, user=boosted)
+    result = await allowed.wait_for_followup(timeout=30)
+    assert len(result.attachments) == 2
+    assert "count limit from role @Booster" in result.content
 
 
 async def test_a_quota_counts_admitted_images_refuses_at_zero_and_resets_at_the_hour(harness):
