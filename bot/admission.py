@@ -7,7 +7,7 @@ import io
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import discord
 
@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 RESTARTING = "The bot is restarting: nothing was started. Try again in a minute."
 # Journals and queues one checked job, returning its id: (request, context, stored inputs).
 Submit = Callable[[GenerationRequest, JobContext, dict[str, bytes]], Awaitable[int]]
+# One checked job: its validated request, its inputs as stored in the journal, its context.
+Built = tuple[GenerationRequest, dict[str, bytes], JobContext]
+T = TypeVar("T")
 
 
 class Guilds(Protocol):
@@ -195,8 +198,37 @@ class AdmissionService:
         posts the result); ``paced=False`` skips the cooldown, for a nudge click, whose session
         keeps at most one render waiting (latest wins) instead.
         """
+
+        async def drafts_for(guild: Guild) -> list[Draft]:
+            return [await draft_for(guild)]
+
+        async def submit_all(built: list[Built]) -> int:
+            ((request, stored, context),) = built
+            if submit is not None:
+                return await submit(request, context, stored)
+            return await self._jobs.start(
+                request, context, InteractionTarget(interaction), inputs=stored
+            )
+
         try:
-            return await self._admit(interaction, draft_for, submit, paced)
+            return await self._admit(interaction, drafts_for, submit_all, paced)
+        except Exception as exc:
+            await self.answer_failure(interaction, what, exc)
+            return None
+
+    async def admit_many(
+        self,
+        interaction: discord.Interaction,
+        what: str,
+        drafts_for: Callable[[Guild], Awaitable[list[Draft]]],
+        submit_all: Callable[[list[Built]], Awaitable[T]],
+    ) -> T | None:
+        """Admit several jobs as one (a sweep's cells): one cooldown claim, every prompt
+        screened, every job within the member's limits, all their images against the day's
+        quota; ``submit_all`` journals and queues them, all or none. None when refused (the
+        user has been told why)."""
+        try:
+            return await self._admit(interaction, drafts_for, submit_all, True)
         except Exception as exc:
             await self.answer_failure(interaction, what, exc)
             return None
@@ -204,10 +236,10 @@ class AdmissionService:
     async def _admit(
         self,
         interaction: discord.Interaction,
-        draft_for: Callable[[Guild], Awaitable[Draft]],
-        submit: Submit | None = None,
-        paced: bool = True,
-    ) -> int:
+        drafts_for: Callable[[Guild], Awaitable[list[Draft]]],
+        submit_all: Callable[[list[Built]], Awaitable[T]],
+        paced: bool,
+    ) -> T:
         if self._jobs.stopping:
             raise Refusal(RESTARTING)
         # A stop waits for admissions in progress: an acknowledged job is journaled or refused.
@@ -217,22 +249,21 @@ class AdmissionService:
             member = await self.member(interaction, guild)
             claim = self.gate.claim(interaction.user.id, guild, member.limits) if paced else None
             try:
-                draft = await draft_for(guild)
-                await self.screen(interaction, draft.context, [draft.prompt], draft.values)
-                request, stored = await asyncio.to_thread(
-                    request_from_draft, draft, self._family, self._styles
+                drafts = await drafts_for(guild)
+                prompts = list(dict.fromkeys(draft.prompt for draft in drafts))
+                await self.screen(interaction, drafts[0].context, prompts, drafts[0].values)
+                built = await asyncio.to_thread(self._build, drafts)
+                for request, _, _ in built:
+                    member.limits.check(request)
+                built = [
+                    (request, stored, with_role_sources(context, member.limits, request))
+                    for request, stored, context in built
+                ]
+                images = await self.members.take_images(
+                    member, sum(request.count for request, _, _ in built)
                 )
-                member.limits.check(request)
-                draft = replace(
-                    draft, context=with_role_sources(draft.context, member.limits, request)
-                )
-                images = await self.members.take_images(member, request.count)
                 try:
-                    if submit is not None:
-                        return await submit(request, draft.context, stored)
-                    return await self._jobs.start(
-                        request, draft.context, InteractionTarget(interaction), inputs=stored
-                    )
+                    return await submit_all(built)
                 except BaseException:
                     if images is not None:
                         await images.release()  # not admitted: the images are not spent
@@ -241,6 +272,14 @@ class AdmissionService:
                 if claim is not None:
                     claim.release()  # not accepted: the cooldown is not spent
                 raise
+
+    def _build(self, drafts: list[Draft]) -> list[Built]:
+        """Each draft decoded, built and validated (CPU work: on a thread)."""
+        built = []
+        for draft in drafts:
+            request, stored = request_from_draft(draft, self._family, self._styles)
+            built.append((request, stored, draft.context))
+        return built
 
     async def member(self, interaction: discord.Interaction, guild: Guild) -> MemberAdmission:
         """The server's rules for this member here: refuses a denied channel or a spent quota

@@ -17,12 +17,13 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.admission import RESTARTING, Draft, check_permissions, request_from_draft
+from bot.admission import Draft
 from bot.autocomplete import preset_autocomplete, style_autocomplete
 from bot.cogs.generate import HELP, MAX_SEED, describe_for_family
 from bot.delivery_targets import NO_PINGS, InteractionTarget
 from bot.job_builder import CommandInput
-from bot.job_parameters import journal_parameters, upgrade_parameters
+from bot.job_parameters import upgrade_parameters
+from bot.job_queueing import queue_jobs
 from bot.jobs import JobContext, job_caption
 from bot.logs import bind_log_context
 from bot.refusal import Refusal
@@ -37,11 +38,10 @@ from generation.events import (
     JobFailed,
     JobFinished,
     JobInterrupted,
-    JobSpec,
     JobStarted,
 )
 from generation.families import Mode
-from generation.requests import GenerationRequest, GenerationResult
+from generation.requests import GenerationResult
 from generation.styles import MAX_WEIGHT, MIN_WEIGHT
 
 if TYPE_CHECKING:
@@ -182,61 +182,37 @@ class SweepCog(commands.Cog):
             await self.bot.admissions.answer_failure(interaction, "/sweep", exc)
 
     async def _admit(self, interaction, prompt, axis, values, image, options, preset) -> None:
-        jobs = self.bot.jobs
-        if jobs.stopping:
-            raise Refusal(RESTARTING)
         plan = plan_sweep(prompt, axis, values, max_cells=DEFAULT_MAX_CELLS)
         if axis in ("strength", "canny_scale") and image is None:
             raise Refusal(f"A {AXES[axis][2]} sweep starts from a picture: attach one in `image`.")
         mode = Mode.TXT2IMG if image is None else Mode.IMG2IMG
         if axis == "canny_scale":
             mode = Mode.CONTROLNET
-        with jobs.admission():
-            check_permissions(interaction)
-            admissions = self.bot.admissions
-            guild = await admissions.guild(interaction.guild_id)
-            member = await admissions.member(interaction, guild)  # channel, roles, quota
-            limits = member.limits
-            if axis == "steps" and max(plan.values or (0,)) > limits.max_steps:
-                raise Refusal(
-                    f"You may use at most {limits.max_steps} steps here "
-                    f"({limits.sources['max_steps']})."
-                )
-            claim = admissions.gate.claim(interaction.user.id, guild, limits)
-            try:
-                given = CommandInput(mode, plan.prompts[0], options, preset, image)
-                base = await self.bot.drafts.draft(interaction, given, guild)
-                # Every row's prompt meets the blocklist, before any cell is built.
-                await admissions.screen(interaction, base.context, plan.prompts, base.values)
-                seed = options.get("seed")
-                shared_seed = seed if seed is not None else secrets.randbelow(MAX_SEED + 1)
-                built = await asyncio.to_thread(self._build, plan, base, shared_seed)
-                for request, _ in built:
-                    limits.check(request)
-                # Every cell is a picture: the sheet counts against the day's quota in full.
-                images = await admissions.members.take_images(
-                    member, sum(request.count for request, _ in built)
-                )
-                try:
-                    sweep = await self._submit(plan, built, base.context)
-                except BaseException:
-                    if images is not None:
-                        await images.release()
-                    raise
-            except BaseException:
-                claim.release()  # not accepted: the cooldown is not spent
-                raise
+        seed = options.get("seed")
+        shared_seed = seed if seed is not None else secrets.randbelow(MAX_SEED + 1)
+
+        async def drafts_for(guild) -> list[Draft]:
+            given = CommandInput(mode, plan.prompts[0], options, preset, image)
+            base = await self.bot.drafts.draft(interaction, given, guild)
+            return self._drafts(plan, base, shared_seed)
+
+        async def submit_all(built) -> Sweep:
+            return await self._submit(plan, built)
+
+        # The one admission path: the member's limits for every cell, all its images against
+        # the day's quota, every row's prompt against the blocklist, one cooldown for the sheet.
+        sweep = await self.bot.admissions.admit_many(interaction, "/sweep", drafts_for, submit_all)
+        if sweep is None:
+            return  # refused; the user was told why
         target = InteractionTarget(interaction)
         await target.show_status(f"🎛️ Sweep of {plan.size} cells queued…")
         task = asyncio.create_task(self._deliver(sweep, interaction, target))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _build(
-        self, plan: SweepPlan, base: Draft, seed: int
-    ) -> list[tuple[GenerationRequest, dict[str, bytes]]]:
-        """Each cell's validated request (on a thread: it decodes and validates uploads)."""
-        built = []
+    def _drafts(self, plan: SweepPlan, base: Draft, seed: int) -> list[Draft]:
+        """Each cell's draft: the base with the cell's prompt and its value on the axis."""
+        drafts = []
         for cell in plan.cells():
             values = dict(base.values)
             cell_seed = seed
@@ -249,39 +225,19 @@ class SweepCog(commands.Cog):
                 values["styles"] = [StylePick(p.name, float(cell.value)) for p in picks]
             elif plan.axis is not None:
                 values[AXES[plan.axis][0]] = cell.value
-            draft = dataclasses.replace(base, prompt=cell.prompt, values=values, seed=cell_seed)
-            built.append(request_from_draft(draft, self.bot.family, self.bot.styles))
-        return built
+            drafts.append(
+                dataclasses.replace(base, prompt=cell.prompt, values=values, seed=cell_seed)
+            )
+        return drafts
 
-    async def _submit(self, plan: SweepPlan, built, context: JobContext) -> Sweep:
-        """Journal every cell as a job, then submit them all; on any refusal, none stays."""
-        database, engine = self.bot.database, self.bot.engine
-        job_ids = []
-        handles = []
-        try:
-            for request, stored in built:
-                job = await database.jobs.record(
-                    user_id=context.user_id,
-                    channel_id=context.channel_id,
-                    guild_id=context.guild_id,
-                    command=context.command,
-                    parameters=journal_parameters(request),
-                    seeds=list(request.image_seeds()),
-                    inputs=stored,
-                )
-                job_ids.append(job.id)
-            # The first cell meets the per-user queue cap like any job; the rest ride with it,
-            # so a sweep counts as one admission but pays every cell's cost in the fair queue.
-            for index, ((request, _), job_id) in enumerate(zip(built, job_ids, strict=True)):
-                spec = JobSpec(str(job_id), context.user_id, context.guild_id, request)
-                handles.append(engine.submit(spec, enforce_caps=index == 0))
-        except BaseException:
-            for handle in handles:
-                handle.cancel()
-            for job_id in job_ids:
-                await database.jobs.delete(job_id)
-            raise
-        pixels = sum(request.width * request.height for request, _ in built)
+    async def _submit(self, plan: SweepPlan, built) -> Sweep:
+        """Journal every cell as a job, then queue them all (the first meets the queue cap, the
+        rest ride with it, each paying its own cost in the fair queue); all or none."""
+        admitted = await queue_jobs(self.bot.database, self.bot.engine, built)
+        job_ids = [job.job_id for job in admitted]
+        handles = [job.handle for job in admitted]
+        context = admitted[0].context
+        pixels = sum(job.request.width * job.request.height for job in admitted)
         sweep = Sweep(plan, plan.cells(), job_ids, context, handles=handles, pixels=pixels)
         self._sweeps[job_ids[0]] = sweep
         for job_id in job_ids:
