@@ -9,6 +9,7 @@ from discord import app_commands
 
 from bot.autocomplete import style_autocomplete
 from bot.cogs.server import may_manage
+from bot.cogs.server_moderation import log_change
 from bot.delivery_targets import NO_PINGS
 from storage.errors import StorageError
 from storage.models import ChannelAccess, ChannelRule, PresetScope
@@ -72,6 +73,7 @@ class ChannelCommands(
             await self.bot.database.limits.set_access(interaction.guild_id, found.id, access)
         except StorageError as exc:
             return f"⚠️ {exc}"
+        await log_change(self.bot, interaction, f"channel <#{found.id}>: {access or 'cleared'}")
         return await self._summary(interaction, "Saved.")
 
     async def _summary(self, interaction: discord.Interaction, head: str) -> str:
@@ -144,6 +146,11 @@ class ChannelCommands(
         except StorageError as exc:
             await self._reply(interaction, f"⚠️ {exc}")
             return
+        await log_change(
+            self.bot,
+            interaction,
+            f"channel <#{found.id}> default: preset {preset!r}, style {style!r}",
+        )
         await self._reply(interaction, await self._summary(interaction, "Saved."))
 
     @staticmethod

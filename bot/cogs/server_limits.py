@@ -10,6 +10,7 @@ import discord
 from discord import app_commands
 
 from bot.cogs.server import may_manage
+from bot.cogs.server_moderation import log_change
 from bot.delivery_targets import NO_PINGS
 from bot.quotas import period_start, reset_text
 from storage.errors import StorageError
@@ -131,6 +132,8 @@ async def _limits(bot, interaction, role, action, given, max_size) -> str:
         return NEEDS_MANAGE.format(what="role limits")
     if action == "clear":
         cleared = await repository.clear_role(interaction.guild_id, role.id)
+        if cleared:
+            await log_change(bot, interaction, f"limits of {name}: cleared")
         return f"Cleared every limit of {name}." if cleared else f"{name} had no limits."
     changes = {k: v for k, v in given.items() if v is not None}
     try:
@@ -141,6 +144,8 @@ async def _limits(bot, interaction, role, action, given, max_size) -> str:
         row = await repository.set_role(interaction.guild_id, role.id, **changes)
     except (ValueError, StorageError) as exc:
         return f"⚠️ {exc}"
+    changed = ", ".join(f"{key} = {value}" for key, value in changes.items())
+    await log_change(bot, interaction, f"limits of {name}: {changed}")
     return "Saved.\n" + role_line(row, name)
 
 
@@ -176,6 +181,9 @@ def build_quota_command(bot: LcmBot) -> app_commands.Command:
             except StorageError as exc:
                 text = f"⚠️ {exc}"
             else:
+                if changes:
+                    changed = ", ".join(f"{key} = {value}" for key, value in changes.items())
+                    await log_change(bot, interaction, f"daily quota: {changed}")
                 clock = bot.admissions.members.quotas.clock
                 resets = period_start(clock(), settings.reset_hour)
                 daily = settings.daily_images

@@ -67,3 +67,29 @@ async def test_one_entry_per_event_across_a_restart(harness, tiny_pipelines):
         "Blocked prompt",  # posted after the restart
     ]
     assert "blocklist: added the word `kraken`" in double.messages_in(log_channel)[4].content
+
+
+async def test_every_server_setting_change_is_one_entry_naming_who_and_what(harness):
+    double = harness.double
+    log_channel = await with_log_channel(double)
+    booster = double.add_role(double.guild, "Booster")
+    showcase = double.add_text_channel(double.guild, "showcase")
+    await double.push_guilds()
+    changes = [
+        ("settings", {"max_steps": 4}, "max_steps = 4"),
+        ("preset", {"name": "house", "steps": 2}, "server preset 'house': save"),
+        ("limits", {"role": booster, "max_count": 2}, "limits of @Booster: max_count = 2"),
+        ("channel deny", {"channel": double.channel}, f"channel <#{double.channel.id}>: deny"),
+        ("quota", {"daily_images": 5}, "daily quota: daily_images = 5"),
+        ("blocklist add", {"pattern": "kraken"}, "blocklist: added the word `kraken`"),
+        ("showcase-channel", {"channel": showcase}, f"showcase channel → <#{showcase.id}>"),
+    ]
+    for subcommand, options, _ in changes:
+        await admin(double, subcommand, options)
+    # Reading changes nothing: no entry.
+    for subcommand in ("settings", "quota", "blocklist list", "log-channel"):
+        await admin(double, subcommand, {})
+    entries = double.messages_in(log_channel)[1:]  # after the log channel's own entry
+    assert len(entries) == len(changes), [m.content for m in entries]
+    for entry, (_, _, what) in zip(entries, changes, strict=True):
+        assert f"by <@{double.owner.id}>" in entry.content and what in entry.content
