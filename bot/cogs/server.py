@@ -16,7 +16,7 @@ from bot.cogs.generate import (
     describe_for_family,
 )
 from bot.cogs.presets import describe_preset, preset_parameters, preset_styles
-from bot.cogs.server_moderation import log_change, moderation_commands
+from bot.cogs.server_moderation import log_change, moderation_commands, moderation_lines
 from bot.delivery_targets import NO_PINGS
 from generation.errors import InvalidInput
 from generation.styles import MAX_WEIGHT, MIN_WEIGHT
@@ -190,6 +190,7 @@ class ServerCog(
             + (
                 "all" if guild.allowed_styles is None else ", ".join(guild.allowed_styles) or "none"
             ),
+            *await moderation_lines(self.bot, guild_id),
         ]
         await interaction.response.send_message(
             "\n".join(lines), ephemeral=True, allowed_mentions=NO_PINGS

@@ -148,6 +148,27 @@ def channel_problem(interaction: discord.Interaction, channel_id: int) -> str | 
     return None
 
 
+def channel_line(settings, which: str, title: str) -> str:
+    """A moderation channel and who set it, or that it is off (the default)."""
+    current = getattr(settings, f"{which}_channel_id")
+    if current is None:
+        return f"{title}: off (bot default; set one with /server {which}-channel)"
+    return f"{title}: <#{current}> (set by <@{getattr(settings, f'{which}_channel_set_by')}>)"
+
+
+async def moderation_lines(bot: LcmBot, guild_id: int) -> list[str]:
+    """The moderation part of /server settings, each value with where it came from."""
+    settings = await bot.database.moderation.settings(guild_id)
+    own = len(await bot.database.moderation.blocklist(guild_id))
+    operator = len(bot.admissions.prompt_screen.operator_rules)
+    return [
+        "• " + channel_line(settings, "log", "moderators' log"),
+        "• " + channel_line(settings, "showcase", "showcase"),
+        f"• prompt blocklist: {own} rule(s) of this server, {operator} from the operator's "
+        "file (/server blocklist list)",
+    ]
+
+
 def channel_command(bot: LcmBot, which: str, title: str, purpose: str) -> app_commands.Command:
     """/server log-channel or /server showcase-channel: show, set or turn off one channel."""
 
@@ -159,13 +180,7 @@ def channel_command(bot: LcmBot, which: str, title: str, purpose: str) -> app_co
         moderation = bot.database.moderation
         if channel is None and not off:
             settings = await moderation.settings(interaction.guild_id)
-            current = getattr(settings, f"{which}_channel_id")
-            set_by = getattr(settings, f"{which}_channel_set_by")
-            if current is None:
-                text = f"{title}: off (the default). Set one with `channel:`."
-            else:
-                text = f"{title}: <#{current}> (set by <@{set_by}>)."
-            await private(interaction, text)
+            await private(interaction, channel_line(settings, which, title))
             return
         if not may_manage(interaction):
             await private(interaction, NEEDS_MANAGE.format(what=f"change the {title.lower()}"))

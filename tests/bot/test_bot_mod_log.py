@@ -87,8 +87,11 @@ async def test_every_server_setting_change_is_one_entry_naming_who_and_what(harn
     for subcommand, options, _ in changes:
         await admin(double, subcommand, options)
     # Reading changes nothing: no entry.
-    for subcommand in ("settings", "quota", "blocklist list", "log-channel"):
+    for subcommand in ("quota", "blocklist list", "log-channel"):
         await admin(double, subcommand, {})
+    shown = await admin(double, "settings", {})
+    assert f"moderators' log: <#{log_channel.id}> (set by <@{double.owner.id}>)" in shown
+    assert "prompt blocklist: 1 rule(s) of this server" in shown
     entries = double.messages_in(log_channel)[1:]  # after the log channel's own entry
     assert len(entries) == len(changes), [m.content for m in entries]
     for entry, (_, _, what) in zip(entries, changes, strict=True):
