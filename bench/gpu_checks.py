@@ -8,6 +8,9 @@ What it measures, each into `<out>/gpu-checks.json` (bench results also as their
    must split it, retry, finish, and leave memory within 5 % of the baseline; repeated.
 4. `lcm-bot bench` side by side (per-request baseline vs engine), sd15 512² 4 steps, 32 users,
    full VAE and TAESD; sdxl 1024² 4 steps; and, with the time left, sd15 with torch.compile.
+5. Exploration (issue 15), sd15 512² 4 steps through the engine: a nudge click's render and PNG
+   (p50/p95 of 20; target ≤ 0.5 s p50 on an H100), five quick clicks of one session (renders:
+   at most 2), and a 16-cell sweep sheet, first cell and complete with its labels (target ≤ 2 s).
 
 Each step runs in its own process with a time box, so one slow or hung step (a compile, a driver
 stall) cannot eat the run: the boxes add up to the budget (`--budget-s`, default 465 s), a step
@@ -78,17 +81,19 @@ def gpu_plan(out: Path) -> list[Step]:
     sdxl = _bench_options(model="sdxl", users=8, jobs_per_user=2, size=1024, batch_images=8)
     return [
         Step("build-sd15", 75, lambda p: build_random("sd15")),
-        Step("modes-sd15", 60, lambda p: measure_modes(p, _random("sd15"), 512, smoke=False)),
-        Step("oom-recovery-sd15", 45, lambda p: oom_recovery(p, _random("sd15"), 512, False)),
+        Step("modes-sd15", 50, lambda p: measure_modes(p, _random("sd15"), 512, smoke=False)),
+        Step("oom-recovery-sd15", 40, lambda p: oom_recovery(p, _random("sd15"), 512, False)),
+        # Issue 15's targets: nudge click → edited image ≤ 0.5 s p50; 16-cell sheet ≤ 2 s.
+        Step("exploration-sd15", 35, lambda p: exploration(p, _random("sd15"), 512, smoke=False)),
         Step("bench-sd15-512", 55, lambda p: bench(sd15, out / "bench-sd15-512.json")),
         Step(
             "bench-sd15-512-taesd",
-            45,
+            40,
             lambda p: bench({**sd15, "quality": "fast"}, out / "bench-sd15-512-taesd.json"),
         ),
         Step("build-sdxl", 75, lambda p: build_random("sdxl")),
-        Step("modes-sdxl", 60, lambda p: measure_modes(p, _random("sdxl"), 1024, smoke=False)),
-        Step("bench-sdxl-1024", 50, lambda p: bench(sdxl, out / "bench-sdxl-1024.json")),
+        Step("modes-sdxl", 50, lambda p: measure_modes(p, _random("sdxl"), 1024, smoke=False)),
+        Step("bench-sdxl-1024", 45, lambda p: bench(sdxl, out / "bench-sdxl-1024.json")),
         # Inductor's default mode: max-autotune tunes every GEMM of every batch bucket, which
         # takes far longer than the few minutes left here.
         Step(
@@ -112,6 +117,7 @@ def smoke_plan(out: Path) -> list[Step]:
         Step("modes-tiny", 300, lambda p: measure_modes(p, _tiny("tiny"), 64, smoke=True)),
         Step("modes-tiny-xl", 300, lambda p: measure_modes(p, _tiny("tiny-xl"), 64, smoke=True)),
         Step("oom-recovery-tiny", 180, lambda p: oom_recovery(p, _tiny("tiny"), 64, True)),
+        Step("exploration-tiny", 180, lambda p: exploration(p, _tiny("tiny"), 64, smoke=True)),
         Step(
             "bench-tiny",
             300,
@@ -354,6 +360,27 @@ def oom_recovery(progress: Progress, family, size: int, smoke: bool) -> dict:
                 100 * (torch.cuda.memory_allocated() - baseline) / baseline, 2
             )
         progress[f"round-{index}"] = outcome
+    return progress.data
+
+
+def exploration(progress: Progress, family, size: int, smoke: bool, pipes=None) -> dict:
+    """Nudge clicks and a contact sheet through the engine, txt2img at ``size``, 4 steps: click
+    → PNG p50/p95 (20 clicks), five quick clicks' renders, a 16-cell sheet (the bot's default 8
+    images a GPU call). The CPU smoke run takes 3 clicks and 4 cells: the path, not the speed.
+    ``pipes``: pipelines already loaded for ``family`` (the test suite's)."""
+    import asyncio
+
+    from bench.exploration import engine_exploration
+    from generation.families import Mode
+
+    pipes = pipes or _pipelines(family, smoke)
+    request = _request(pipes, Mode.TXT2IMG, size, 4)
+    clicks, cells = (3, 4) if smoke else (20, 16)
+    data = asyncio.run(
+        engine_exploration(pipes, request, clicks=clicks, cells=cells, batch_images=8)
+    )
+    for key, value in data.items():
+        progress[key] = value
     return progress.data
 
 

@@ -78,3 +78,30 @@ def test_the_smoke_plan_covers_every_family_it_claims(tmp_path):
     names = list(plan)
     assert names.index("build-sd15") < names.index("controls-sd15-full-size")
     assert names.index("build-hub-faithful") < min(names.index(f"hub-{n}") for n in HUB_FAMILIES)
+
+
+def test_the_exploration_step_runs_on_the_tiny_family(tmp_path, tiny_pipelines):
+    """The GPU step for nudges and sheets (exploration-sd15), smoked on the tiny family."""
+    import torch
+
+    from bench.gpu_checks import Progress, exploration, smoke_plan
+
+    assert "exploration-sd15" in [step.name for step in gpu_plan(tmp_path)]
+    assert "exploration-tiny" in [step.name for step in smoke_plan(tmp_path)]
+    progress = Progress(tmp_path / "exploration.json")
+    # One torch thread, as the smoke runs on a shared 2-core box (bench/README.md): two threads
+    # spin-waiting for a busy core made this step minutes long.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        family = tiny_pipelines.family
+        data = exploration(progress, family, 64, smoke=True, pipes=tiny_pipelines)
+    finally:
+        torch.set_num_threads(threads)
+    burst = data["five_quick_clicks"]
+    assert burst["renders"] <= 2 and burst["renders"] + burst["superseded"] == 5
+    assert data["nudge_click_to_png"]["samples"] == 3 and data["sheet"]["cells"] == 4
+    sheet = data["sheet"]
+    assert 0 < sheet["first_cell_ms"] <= sheet["all_cells_ms"]
+    assert sheet["all_cells_ms"] <= sheet["complete_with_labelled_sheet_ms"]
+    assert json.loads(progress.path.read_text())["partial"] == data
