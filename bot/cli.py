@@ -147,6 +147,22 @@ def _add_bench(commands) -> None:
         default="thread",
         help="run the engine's models in the bot's process or in a worker process (as `run` does)",
     )
+    bench.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="instead: the burst through 1 worker process and through N, side by side "
+        "(N devices, or N CPU workers sharing the cores)",
+    )
+    bench.add_argument(
+        "--rounds", type=int, default=3, help="with --workers: timed bursts per worker count"
+    )
+    bench.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="with --workers: the workers as Ray actors on this cluster (host:port), or `local` "
+        "for a two-node cluster on 127.0.0.1 started for the run; adds Ray's overhead per job",
+    )
     bench.add_argument("--json", type=Path, help="also write the result as JSON here")
 
 
@@ -240,7 +256,17 @@ def _bench(args: argparse.Namespace) -> int:
         worker=args.worker,
     )
     try:
-        report = asyncio.run(run_bench(options))
+        if args.workers:
+            from generation import bench_workers
+
+            report = asyncio.run(
+                bench_workers.run_workers_bench(
+                    options, args.workers, rounds=args.rounds, ray_address=args.ray or ""
+                )
+            )
+            write_json = bench_workers.write_json
+        else:
+            report = asyncio.run(run_bench(options))
     except (GenerationError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -147,10 +147,12 @@ async def serve(settings: Settings, **bot_options) -> None:
     from bot.app import LcmBot
     from generation.devices import resolve_device, resolve_dtype
     from generation.engine import Engine, EngineConfig
+    from generation.engine.placement import worker_devices
+    from generation.engine.transport import worker_factories
     from generation.families import resolve_family
     from generation.pipelines import PipelineSet
     from generation.styles import StyleLibrary
-    from generation.worker_process import ProcessRunner, WorkerSpec
+    from generation.worker_process import WorkerSpec
     from storage import migrate
     from storage.database import Database
 
@@ -181,11 +183,6 @@ async def serve(settings: Settings, **bot_options) -> None:
         warm_up=bool(settings.lcm_compile and settings.lcm_warmup),
     )
 
-    def start_worker_process() -> ProcessRunner:
-        # The models live in the child: a hung, crashed or broken worker is killed and replaced.
-        # Its log records come back here and go out through this process's handlers.
-        return ProcessRunner(worker, heartbeat_s=settings.lcm_heartbeat_s)
-
     def load_pipelines() -> PipelineSet:
         pipelines = PipelineSet(
             family,
@@ -206,16 +203,31 @@ async def serve(settings: Settings, **bot_options) -> None:
         device,
         dtype,
     )
-    factory = start_worker_process if settings.lcm_worker == "process" else load_pipelines
+    if settings.lcm_worker == "process":
+        # The models live in children (one per device, or Ray actors): a hung, crashed or
+        # broken worker is killed and replaced. Their log records come back here and go out
+        # through this process's handlers (a Ray actor's stay in its node's Ray logs).
+        factories = worker_factories(
+            worker,
+            worker_devices(settings.lcm_devices, str(device)),
+            heartbeat_s=settings.lcm_heartbeat_s,
+            ray_address=settings.lcm_ray_address.strip(),
+            ray_workers=settings.lcm_ray_workers,
+        )
+    else:
+        factories = [load_pipelines]
+    log.info("%d GPU worker(s)", len(factories))
     # The first load happens here, not in the engine's worker thread: a model that cannot load
     # then reaches run() once, as one line, instead of also being logged with a traceback there.
-    preloaded = [await _in_daemon_thread(factory)]
+    preloaded = [await _in_daemon_thread(factories[0])]
 
     def runner_factory():
-        return preloaded.pop() if preloaded else factory()
+        return preloaded.pop() if preloaded else factories[0]()
 
     try:
-        engine = Engine(runner_factory, family=family, styles=styles, config=config)
+        engine = Engine(
+            [runner_factory, *factories[1:]], family=family, styles=styles, config=config
+        )
         database = Database.open(settings.database_url)
     except BaseException:
         _close_runner(preloaded.pop())

@@ -79,6 +79,18 @@ class Settings(BaseSettings):
         description="seconds a GPU worker process may go without finishing a step before it is "
         "replaced",
     )
+    lcm_devices: str = Field(
+        default="",
+        description="a GPU worker per device: cuda:0,cuda:1 or all; empty: one, on LCM_DEVICE",
+    )
+    lcm_ray_address: str = Field(
+        default="",
+        description="host:port of a Ray cluster's head: the GPU workers run as Ray actors, one "
+        "per GPU of the cluster; empty: no Ray",
+    )
+    lcm_ray_workers: int = Field(
+        default=0, ge=0, description="with LCM_RAY_ADDRESS: actors to start; 0: one per GPU"
+    )
     lcm_drain_s: float = Field(
         default=20.0, ge=0, description="seconds a stop (SIGINT/SIGTERM) lets running work finish"
     )

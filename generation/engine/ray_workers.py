@@ -39,6 +39,13 @@ MAX_RESTARTS = 20
 
 def connect(address: str) -> None:
     """Join the cluster as a driver (once per process); the actors' logs stay on their nodes."""
+    if address.rsplit(":", 1)[0] in ("127.0.0.1", "localhost", "[::1]"):
+        # Ray turns a loopback address into this machine's network address before it connects
+        # (for other machines' sake), unless it believes clusters are off, as on Windows and
+        # macOS. A cluster bound to the loopback listens only there.
+        from ray._private import ray_constants
+
+        ray_constants.ENABLE_RAY_CLUSTER = False
     if not ray.is_initialized():
         ray.init(
             address=address,
@@ -113,9 +120,7 @@ class RayRunner:
         self._actor = actor
         self._heartbeat_s = heartbeat_s
         self._lost = False
-        self.pid, self.node_id, self._memory = self._get(
-            actor.ready.remote(), start_timeout_s, "loading its models"
-        )
+        self.pid, self.node_id, self._memory = self._ready(start_timeout_s)
         self.boundary_s = 0.0  # time waiting on Ray beyond the actor's own work is not split out
 
     def run(self, requests: Sequence, on_step: Callable[[int, int], bool | None]) -> list:
@@ -169,11 +174,18 @@ class RayRunner:
             self._lost = True
             raise WorkerLost(f"the Ray worker was lost ({type(exc).__name__}: {exc})") from None
 
-    def _get(self, ref, timeout_s: float, doing: str):
-        try:
-            return ray.get(ref, timeout=timeout_s)
-        except ray.exceptions.RayActorError as exc:
-            raise RuntimeError(f"the Ray worker died while {doing}: {exc}") from None
+    def _ready(self, timeout_s: float):
+        """Wait for the actor's models; while Ray restarts a lost actor, ask again."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                return ray.get(self._actor.ready.remote(), timeout=timeout_s)
+            except ray.exceptions.ActorUnavailableError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+            except ray.exceptions.RayActorError as exc:  # dead for good: restarts spent
+                raise RuntimeError(f"the Ray worker died while loading its models: {exc}") from None
 
 
 class RayWorkerFactory:
@@ -222,7 +234,10 @@ class RayWorkerFactory:
         return runner
 
 
+def cluster_has_gpus() -> bool:
+    return ray.cluster_resources().get("GPU", 0) >= 1
+
+
 def cluster_workers(cpu_fallback: int) -> int:
     """One worker per GPU in the cluster; on a cluster without GPUs, ``cpu_fallback``."""
-    gpus = int(ray.cluster_resources().get("GPU", 0))
-    return gpus or cpu_fallback
+    return int(ray.cluster_resources().get("GPU", 0)) or cpu_fallback
