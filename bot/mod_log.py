@@ -132,6 +132,23 @@ class ModLog:
         withheld: int,
     ) -> None:
         """A result went out: its entry, with a thumbnail of its first unspoilered picture."""
+        await self.sheet_posted(
+            job_id, context, result.request.prompt, posted, shown, withheld=withheld
+        )
+
+    async def sheet_posted(
+        self,
+        job_id: int,
+        context: JobContext,
+        prompt: str,
+        posted: PostedMessage,
+        shown: bytes | None,
+        *,
+        withheld: int = 0,
+        key: str = "posted",
+    ) -> None:
+        """A result (or a sweep's finished sheet, ``key`` "sheet", under its first job's id)
+        went out."""
         if not context.guild_id:
             return
         small = await asyncio.to_thread(thumbnail, shown) if shown else None
@@ -139,8 +156,8 @@ class ModLog:
             job_id=job_id,
             user_id=context.user_id,
             command=context.command,
-            prompt=result.request.prompt,
+            prompt=prompt,
             link=message_link(context.guild_id, posted.channel_id, posted.message_id),
             withheld=withheld,
         )
-        await self.record(context.guild_id, f"posted:{job_id}", content, small)
+        await self.record(context.guild_id, f"{key}:{job_id}", content, small)

@@ -20,7 +20,7 @@ from discord.ext import commands
 from bot.admission import Draft
 from bot.autocomplete import preset_autocomplete, style_autocomplete
 from bot.cogs.generate import HELP, MAX_SEED, describe_for_family
-from bot.delivery_targets import NO_PINGS, InteractionTarget
+from bot.delivery_targets import NO_PINGS, InteractionTarget, PostedMessage
 from bot.job_builder import CommandInput
 from bot.job_parameters import upgrade_parameters
 from bot.job_queueing import queue_jobs
@@ -408,7 +408,17 @@ class SweepCog(commands.Cog):
         file = await asyncio.to_thread(self._render, sweep)
         content = self._content(sweep, final)
         view = self._view(sweep) if final else discord.utils.MISSING
+        sheet = None if file.spoiler else file.fp.getvalue()  # discord.py closes what it sends
         await self._publish(sweep, interaction, target, content, file, view)
+        if final:  # the moderators' log: one entry for the finished sheet
+            await self.bot.mod_log.sheet_posted(
+                sweep.job_ids[0],
+                sweep.context,
+                sweep.plan.template,
+                PostedMessage(interaction.channel_id, sweep.message_id),
+                sheet,
+                key="sheet",
+            )
         for index in sorted(set(sweep.results) - sweep.journaled):
             await self.bot.database.jobs.finish(
                 sweep.job_ids[index],

@@ -96,3 +96,14 @@ async def test_every_server_setting_change_is_one_entry_naming_who_and_what(harn
     assert len(entries) == len(changes), [m.content for m in entries]
     for entry, (_, _, what) in zip(entries, changes, strict=True):
         assert f"by <@{double.owner.id}>" in entry.content and what in entry.content
+
+
+async def test_a_finished_sweep_sheet_is_one_entry(harness):
+    double = harness.double
+    log_channel = await with_log_channel(double)
+    record = await double.invoke("sweep", {"prompt": "a {red, blue} kite", "steps": 1})
+    await record.wait_for_followup(timeout=30)
+    await harness.bot.get_cog("SweepCog").wait_idle()
+    [entry] = entries(double, log_channel, "Result posted")
+    assert "a {red, blue} kite" in entry.content.replace("\\", "")
+    assert [a.filename for a in entry.attachments] == ["thumbnail.png"]
