@@ -69,7 +69,10 @@ class ModLogRepository:
             if entry is not None:
                 entry.posted_at = utcnow()
                 entry.message_id = message_id
-                entry.thumbnail = None  # posted: the copy on Discord is the one that counts
+                # Posted: the copy on Discord is the one that counts. The row stays, without the
+                # prompt and picture, so the event key keeps the entry from being posted again.
+                entry.content = ""
+                entry.thumbnail = None
 
     async def attempt_failed(self, entry_id: int, *, give_up_after: int) -> bool:
         """Count a failed post; True when the entry is given up (marked, never retried)."""
