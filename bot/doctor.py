@@ -103,6 +103,8 @@ DOWNLOAD_GB = {
     "madebyollin/taesdxl": 0.01,
     "latent-consistency/lcm-sdxl": 10.3,
     "latent-consistency/lcm-ssd-1b": 5.3,
+    # The x2plus and x4plus files, 67 MB each (the repository's anime file is never fetched).
+    "Comfy-Org/Real-ESRGAN_repackaged": 0.13,
 }
 MOTION_LORA_GB = 0.08
 
@@ -520,6 +522,7 @@ def _components(family) -> list[_Component]:
         ("AnimateDiff motion adapter", family.motion_adapter, (model,)),
         ("safety checker", family.safety_checker, ("model.safetensors",)),
         ("TAESD fast decoder", getattr(family, "taesd", None), (model,)),
+        ("upscaler", family.upscaler, tuple(family.upscaler_files.values())),
     ]
     for label, source, files in optional:
         if source in family.pickle_only:
