@@ -186,6 +186,10 @@ async def test_a_quota_counts_admitted_images_refuses_at_zero_and_resets_at_the_
     assert "**2** of 2 images left today" in await reply_of(await double.invoke("quota", {}))
     too_many = await reply_of(await double.invoke("imagine", {"prompt": "x", "count": 3}), 30)
     assert "This job makes 3 images, and you have 2 of your 2 left today" in too_many
+    sweep = await reply_of(
+        await double.invoke("sweep", {"prompt": "a {red, blue, green} kite"}), 30
+    )
+    assert "This job makes 3 images, and you have 2 of your 2 left today" in sweep
     await harness.idle()
     assert engine_jobs(harness) == 1, "only the admitted job reached the engine"
 
