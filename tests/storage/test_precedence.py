@@ -6,6 +6,7 @@ import pytest
 
 from storage.precedence import (
     BUILT_IN,
+    CHANNEL_DEFAULT,
     OPTION,
     SERVER_DEFAULT,
     USER_DEFAULT,
@@ -13,6 +14,8 @@ from storage.precedence import (
     PresetLayers,
     preset_source,
     resolve,
+    role_source,
+    source_rank,
 )
 
 BUILT_INS = {"steps": 4, "count": 1, "guidance": None, "size": "512x512", "negative": ""}
@@ -21,6 +24,7 @@ PRESET = NamedParameters("portrait", {"steps": 6, "size": "512x768"})
 USER = NamedParameters("my usual", {"steps": 5, "count": 2, "guidance": 1.2})
 SERVER = NamedParameters("house", {"steps": 3, "count": 4, "guidance": 1.0, "negative": "blurry"})
 ALL_LAYERS = PresetLayers(preset=PRESET, user_default=USER, server_default=SERVER)
+CHANNEL = NamedParameters("anime", {"steps": 7})
 
 # (what the user typed, which stored layers exist) → (steps, its source)
 STEPS_TABLE = [
@@ -31,6 +35,12 @@ STEPS_TABLE = [
         {}, PresetLayers(None, None, SERVER), 3, SERVER_DEFAULT, id="server beats built-in"
     ),
     pytest.param({}, PresetLayers(), 4, BUILT_IN, id="built-in when nothing is set"),
+    pytest.param(
+        {}, PresetLayers(PRESET, USER, SERVER, CHANNEL), 6, "preset:portrait", id="preset > channel"
+    ),
+    pytest.param(
+        {}, PresetLayers(None, USER, SERVER, CHANNEL), 7, CHANNEL_DEFAULT, id="channel > user"
+    ),
     pytest.param({"steps": None}, ALL_LAYERS, 6, "preset:portrait", id="an omitted option is None"),
     pytest.param({}, PresetLayers(PRESET, None, SERVER), 6, "preset:portrait", id="gap: no user"),
     pytest.param(
@@ -166,3 +176,16 @@ def test_a_qualifier_travels_with_the_key_it_qualifies(options, layers, expected
         weight_from,
     )
     assert list(resolved.values) == list(STYLED), "the built-in order is kept"
+
+
+def test_source_rank_orders_every_layer_from_the_command_down():
+    order = [
+        OPTION,
+        preset_source("portrait"),
+        CHANNEL_DEFAULT,
+        USER_DEFAULT,
+        role_source("Booster"),
+        SERVER_DEFAULT,
+        BUILT_IN,
+    ]
+    assert [source_rank(source) for source in order] == list(range(len(order)))
