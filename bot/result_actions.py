@@ -8,7 +8,7 @@ import dataclasses
 import json
 import math
 import re
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import discord
@@ -257,13 +257,9 @@ class ResultActions:
         image: int | None = None,
     ) -> None:
         """An img2img job from picture ``image`` of the result (the first one when None)."""
-        await interaction.response.defer(ephemeral=True, thinking=True)
 
-        async def draft_for(guild: Guild) -> Draft:
-            job = await self._job(job_id)
-            picture = await self._picture(interaction, job, image)
-            data = await self._uploads.read(picture, parameter="image")
-            parameters = dict(job.parameters)
+        def img2img(parameters: dict[str, Any]) -> dict[str, Any]:
+            parameters = dict(parameters)
             if prompt is not None:
                 parameters["prompt"] = prompt
             parameters["mode"] = Mode.IMG2IMG.value
@@ -272,23 +268,38 @@ class ResultActions:
             width, height = (int(v) for v in str(parameters["size"]).split("x"))
             factor = min(scale, self._family.max_side / max(width, height))
             parameters["size"] = f"{_snap(width * factor)}x{_snap(height * factor)}"
-            return self._draft(
-                interaction, action, guild, job, parameters, {"image": data}, image=image
-            )
+            return parameters
 
-        await self._admissions.admit(interaction, ACTIONS[action][0], draft_for)
+        await self._start_with_picture(interaction, job_id, action, image, img2img)
 
     async def start_grow(
         self, interaction: discord.Interaction, job_id: int, action: str, image: int | None
     ) -> None:
         """An upscale or outpaint job from picture ``image`` (a panel's button always has one)."""
+        await self._start_with_picture(
+            interaction,
+            job_id,
+            action,
+            image,
+            lambda parameters: grow_parameters(parameters, action),
+        )
+
+    async def _start_with_picture(
+        self,
+        interaction: discord.Interaction,
+        job_id: int,
+        action: str,
+        image: int | None,
+        parameters_for: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> None:
+        """A job from picture ``image`` of the result, with ``parameters_for`` the job's."""
         await interaction.response.defer(ephemeral=True, thinking=True)
 
         async def draft_for(guild: Guild) -> Draft:
             job = await self._job(job_id)
             picture = await self._picture(interaction, job, image)
             data = await self._uploads.read(picture, parameter="image")
-            parameters = grow_parameters(job.parameters, action)
+            parameters = parameters_for(job.parameters)
             return self._draft(
                 interaction, action, guild, job, parameters, {"image": data}, image=image
             )
