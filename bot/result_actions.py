@@ -204,9 +204,11 @@ class ResultActions:
         elif action == "showcase":
             await showcase(interaction, job)
         elif action == "nudge":
-            picture = await self._picture(interaction, job, image)
             panels = interaction.client.get_cog("NudgeCog")
-            await panels.open_panel(interaction, job, image, picture)
+            # The picture is read after the panel defers: fetching it may take a while.
+            await panels.open_panel(
+                interaction, job, image, lambda: self._picture(interaction, job, image)
+            )
         elif action == "reroll":
             await self.start_rerun(interaction, job_id)
         elif action in ("vary", "vary-subtle"):

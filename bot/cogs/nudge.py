@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -41,10 +42,11 @@ class NudgeCog(commands.Cog):
         interaction: discord.Interaction,
         job,
         image: int | None,
-        picture: discord.Attachment,
+        picture_of: Callable[[], Awaitable[discord.Attachment]],
     ) -> None:
         """A private copy of the picture with nudge buttons; each click edits that copy."""
         await interaction.response.defer(ephemeral=True, thinking=True)
+        picture = await picture_of()
         data = await self.bot.uploads.read(picture, parameter="image")
         which = f", picture {image}" if image is not None else ""
         content = (

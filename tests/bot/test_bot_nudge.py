@@ -171,3 +171,25 @@ async def test_the_canny_loop_recomputes_the_edges_and_edits_the_result_in_place
     assert white[0] <= white[1] <= white[2] and white[0] < white[2]
     assert np.array_equal(steps[2], 255 - steps[1])
     assert "inverted" in result.content and f"lcm:reroll:{jobs[-1].id}" in result.custom_ids()
+
+
+async def test_nudging_picture_two_of_two_starts_from_its_seed_alone(harness):
+    double = harness.double
+    harness.runner.gate.set()
+    record = await double.invoke("imagine", {"prompt": "two kites", "seed": 40, "count": 2})
+    result = await record.wait_for_followup(timeout=30)
+    await harness.idle()
+    origin = int(result.custom_ids()[0].split(":")[2])
+    chooser = await (await double.click(result, f"lcm:nudge:{origin}")).wait_for_original(
+        lambda m: bool(m.components), timeout=30
+    )
+    opened = await double.click(chooser, f"lcm:nudge:{origin}:2")
+    panel = await opened.wait_for_followup(timeout=30)
+    assert panel.ephemeral and f"lcm:tweak:seed-up:{origin}:2" in panel.custom_ids()
+    assert "picture 2" in panel.content
+    await double.click(panel, f"lcm:tweak:seed-up:{origin}:2")
+    await double.wait_until(lambda: panel_job(panel) != origin or None, 30, "the panel edited")
+    await harness.bot.get_cog("NudgeCog").renders.wait_idle()
+    nudged = await harness.database.jobs.get(panel_job(panel))
+    assert nudged.seeds == [42] and nudged.parameters["count"] == 1
+    assert nudged.parent_id == origin and len(panel.attachments) == 1
