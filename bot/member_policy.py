@@ -68,7 +68,7 @@ class MemberPolicy:
         admitted = await self.limits_for(guild, user, guild_id)
         if admitted.limits.daily_images is not None:
             status = await self.quotas.status(guild_id, user_id, admitted.limits, admitted.quota)
-            await self.quotas.refuse_if_spent(status)
+            self.quotas.refuse_if_spent(status)
         return admitted
 
     async def limits_for(self, guild: Guild, user: object, guild_id: int) -> MemberAdmission:

@@ -72,7 +72,7 @@ class Quotas:
             limits.daily_images, used, start + timedelta(days=1), limits.sources["daily_images"]
         )
 
-    async def refuse_if_spent(self, status: QuotaStatus) -> None:
+    def refuse_if_spent(self, status: QuotaStatus) -> None:
         """Refuse before any work when nothing is left today."""
         if status.left == 0:
             raise Refusal(_spent(status))
