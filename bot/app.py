@@ -85,8 +85,12 @@ class LcmTree(app_commands.CommandTree):
             pass
 
 
-class LcmBot(commands.Bot):
-    """Slash commands only: no prefix commands, no privileged intents."""
+class LcmBot(commands.AutoShardedBot):
+    """Slash commands only: no prefix commands, no privileged intents.
+
+    Auto-sharded: it connects with as many shards as Discord's /gateway/bot asks for (one for most
+    bots, more from 2,500 servers), every shard in this one process, in front of the one engine.
+    """
 
     def __init__(
         self,

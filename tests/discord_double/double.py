@@ -102,6 +102,7 @@ class DiscordDouble:
         bot_name: str = "lcm-bot",
         check_on_exit: bool = True,
         allowed_privileged_intents: int = 0,
+        shards: int = 1,
     ) -> None:
         self.limits = limits or Limits()
         self.token = token
@@ -129,6 +130,7 @@ class DiscordDouble:
         self.fault_plans: list[faults.FaultPlan] = []
         self.gateway = Gateway(self)
         self.gateway.allowed_privileged_intents = allowed_privileged_intents
+        self.gateway.shard_count = shards  # what GET /gateway/bot recommends
         self.rest = RestApi(self)
         self.store = MessageStore(self)
         self._waiters: list[asyncio.Future[None]] = []
@@ -796,11 +798,7 @@ class DiscordDouble:
         *,
         message: StoredMessage | None = None,
     ) -> InteractionRecord:
-        await self.wait_until(
-            lambda: self.gateway.current is not None and self.gateway.current.ready,
-            5.0,
-            "a READY gateway session",
-        )
+        await self.wait_until(lambda: self.gateway.all_ready, 5.0, "a READY gateway session")
         guild = self.guilds.get(channel.guild_id or 0)
         member_payload = None
         recipient = None

@@ -34,6 +34,7 @@ class GatewaySession:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     valid: bool = True
     ready: bool = False  # READY and every GUILD_CREATE sent
+    shard: int = 0
 
 
 @dataclass
@@ -52,6 +53,10 @@ class Gateway:
         self.current: GatewaySession | None = None
         self.events: list[GatewayEvent] = []
         self.allowed_privileged_intents = 0
+        # What GET /gateway/bot recommends; with more than one, each guild's events go to the
+        # session of its shard, (guild_id >> 22) % shard_count, as Discord routes them.
+        self.shard_count = 1
+        self.by_shard: dict[int, GatewaySession] = {}
 
     # -- what tests look at ----------------------------------------------------------------
     @property
@@ -60,6 +65,17 @@ class Gateway:
         session = self.current
         return session is not None and session.ws is not None and not session.ws.closed
 
+    @property
+    def all_ready(self) -> bool:
+        """Every shard has a READY session (one session when unsharded)."""
+        if self.shard_count == 1:
+            return self.current is not None and self.current.ready
+        sessions = [self.by_shard.get(shard) for shard in range(self.shard_count)]
+        return all(session is not None and session.ready for session in sessions)
+
+    def shard_of(self, guild_id: int | None) -> int:
+        return 0 if guild_id is None else (guild_id >> 22) % self.shard_count
+
     def count(self, name: str) -> int:
         return sum(1 for e in self.events if e.name == name)
 
@@ -67,8 +83,12 @@ class Gateway:
     async def dispatch(
         self, event: str, data: dict[str, Any], *, intent: int | None = None
     ) -> None:
-        """Send a DISPATCH to the current session; buffered for RESUME while disconnected."""
+        """Send a DISPATCH to the current session (sharded: the session of the event's guild);
+        buffered for RESUME while disconnected."""
         session = self.current
+        if self.shard_count > 1 and "guild_id" in data:
+            guild_id = data["guild_id"]
+            session = self.by_shard.get(self.shard_of(int(guild_id) if guild_id else None))
         if session is None or not session.valid:
             return
         if intent is not None and not session.intents & intent:
@@ -158,14 +178,22 @@ class Gateway:
         if intents & PRIVILEGED_INTENTS & ~self.allowed_privileged_intents:
             await ws.close(code=4014, message=b"Disallowed intent(s).")
             raise _Closed
-        session = GatewaySession(session_id=secrets.token_hex(16), intents=intents, ws=ws)
+        shard, count = data.get("shard") or (0, 1)
+        if count != self.shard_count or not 0 <= shard < count:
+            await ws.close(code=4010, message=b"Invalid shard.")
+            raise _Closed
+        session = GatewaySession(
+            session_id=secrets.token_hex(16), intents=intents, ws=ws, shard=shard
+        )
         self.sessions[session.session_id] = session
         self.current = session
+        self.by_shard[shard] = session
         double = self.double
+        guilds = [guild for guild in double.guilds if self.shard_of(guild) == shard]
         ready = {
             "v": 10,
             "user": double.payload_current_user(),
-            "guilds": [{"id": str(g), "unavailable": True} for g in double.guilds],
+            "guilds": [{"id": str(g), "unavailable": True} for g in guilds],
             "session_id": session.session_id,
             "session_type": "normal",
             "resume_gateway_url": str(double.gateway_url),
@@ -179,7 +207,7 @@ class Gateway:
         if data.get("shard") is not None:
             ready["shard"] = data["shard"]  # AutoShardedClient reads it without .get()
         await self.dispatch("READY", ready)
-        for guild_id in double.guilds:
+        for guild_id in guilds:
             await self.dispatch("GUILD_CREATE", double.payload_guild_create(guild_id, intents))
         session.ready = True
         double.notify()

@@ -274,7 +274,7 @@ class RestApi:
     async def _gateway(self, call: RestCall) -> Result:
         return 200, {
             "url": str(self.double.gateway_url),
-            "shards": 1,
+            "shards": self.double.gateway.shard_count,
             "session_start_limit": {
                 "total": 1000,
                 "remaining": 999,
