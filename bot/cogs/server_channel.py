@@ -133,6 +133,8 @@ class ChannelCommands(
             await self._reply(interaction, NEEDS_MANAGE)
             return
         found = visible_channel(interaction, channel)
+        if isinstance(found, discord.Thread):  # jobs in a thread take its channel's default
+            found = f"⚠️ channel: <#{found.id}> is a thread; set the default of its channel."
         if isinstance(found, str):
             await self._reply(interaction, found)
             return

@@ -107,6 +107,12 @@ async def test_bad_channel_role_and_size_input_say_what_is_wrong_and_what_is_all
         double, "server", {"channel": double.channel, "preset": "nope"}, "channel preset"
     )
     assert "no preset called 'nope' among this server's presets" in preset
+    thread = double.add_thread(double.channel, "ideas")
+    await double.push_guilds()
+    in_thread = await admin_says(
+        double, "server", {"channel": thread, "style": "ink"}, "channel preset"
+    )
+    assert f"<#{thread.id}> is a thread; set the default of its channel" in in_thread
     assert await harness.database.limits.roles(double.guild.id) == []
     assert await harness.database.limits.channels(double.guild.id) == []
 
