@@ -20,11 +20,13 @@ from tests.generation.worker_helpers import build_injecting
 pytestmark = pytest.mark.slow
 
 
-def process_engine(tiny_family, *, heartbeat_s: float = 60.0) -> Engine:
+def process_engine(tiny_family, *, heartbeat_s: float = 60.0, workers: int = 1) -> Engine:
     def factory():
         return ProcessRunner(WorkerSpec("tiny"), build=build_injecting, heartbeat_s=heartbeat_s)
 
-    return Engine(factory, family=tiny_family, config=EngineConfig(batch_budget=64 * 64 * 4))
+    return Engine(
+        [factory] * workers, family=tiny_family, config=EngineConfig(batch_budget=64 * 64 * 4)
+    )
 
 
 async def first(handle, kind):
@@ -86,20 +88,35 @@ async def test_the_workers_log_lines_come_out_of_the_parents_handlers(tiny_famil
     assert record.levelno == logging.WARNING and record.process == child
 
 
-async def test_a_worker_killed_mid_batch_is_replaced_and_its_jobs_finish(tiny_family):
-    engine = process_engine(tiny_family)
+@pytest.mark.parametrize("workers", [1, 2], ids=["1w", "2w"])
+async def test_a_worker_killed_mid_batch_is_replaced_and_its_jobs_finish(tiny_family, workers):
+    """One worker: the batch finishes on the replacement. Two: on the other worker, at once."""
+    engine = process_engine(tiny_family, workers=workers)
     async with engine:
         slow = engine.submit(spec("a1", "SLOW harbour", steps=4))
         other = engine.submit(spec("b1", "SLOW field", steps=4))
         await first(slow, JobStarted)
-        os.kill(engine._runner.pid, signal.SIGKILL)
+        [killed] = [slot for slot in engine.workers if slot.running is not None]
+        others = [slot for slot in engine.workers if slot is not killed]
+        before, killed_pid = [slot.batches for slot in others], killed.runner.pid
+        os.kill(killed_pid, signal.SIGKILL)
         done = await asyncio.wait_for(asyncio.gather(slow.wait(), other.wait()), 120)
         assert all(isinstance(event, JobFinished) for event in done), done
         assert engine.metrics.worker_restarts == 1
         assert engine.state == "running"
-        replacement = engine._runner.pid
+        if others:
+            assert [slot.batches for slot in others] == [n + 1 for n in before], (
+                "the lost batch ran on the other worker"
+            )
+        await asyncio.wait_for(_replaced(killed, killed_pid), 120)  # it loads meanwhile
+        replacement = killed.runner.pid
     with pytest.raises(ProcessLookupError):
         os.kill(replacement, 0)  # the replacement ends with the engine, reaped
+
+
+async def _replaced(slot, pid: int) -> None:
+    while slot.runner.pid == pid:
+        await asyncio.sleep(0.05)
 
 
 async def test_a_job_that_kills_its_worker_twice_is_set_aside(tiny_family):
