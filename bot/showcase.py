@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import io
+import logging
+import re
 
 import discord
+from discord.ext import commands
 
 from bot.delivery_targets import NO_PINGS
 from bot.mod_log_entries import message_link
 from bot.refusal import Refusal
 
+log = logging.getLogger(__name__)
 PROMPT_SHOWN = 300
+STAR = "⭐"
+_JOB_ID = re.compile(r"lcm:[a-z0-9-]+:([0-9]{1,19})")
 
 
 def _pictures(message: discord.Message | None) -> list[discord.Attachment]:
@@ -26,13 +32,12 @@ def _pictures(message: discord.Message | None) -> list[discord.Attachment]:
 async def showcase(interaction: discord.Interaction, job) -> None:
     """Post job ``job``'s result to the showcase channel, or say where it already is."""
     bot = interaction.client
-    moderation = bot.database.moderation
     if interaction.user.id != job.user_id:
         raise Refusal("Only the person who made this can put it in the showcase.")
     guild_id = interaction.guild_id
     if guild_id is None:
         raise Refusal("The showcase is a server's channel; there is none in direct messages.")
-    settings = await moderation.settings(guild_id)
+    settings = await bot.database.moderation.settings(guild_id)
     if settings.showcase_channel_id is None:
         raise Refusal(
             "This server has no showcase channel; a moderator can set one with "
@@ -42,19 +47,31 @@ async def showcase(interaction: discord.Interaction, job) -> None:
     if not pictures:
         raise Refusal("This result has no picture that can be shown (spoilered ones stay here).")
     await interaction.response.defer(ephemeral=True, thinking=True)
+    link, new = await post_to_showcase(bot, job, interaction.message, guild_id, settings)
+    if new:
+        await interaction.followup.send(f"🌟 Posted to the showcase: {link}", ephemeral=True)
+    else:
+        await interaction.followup.send(f"It's already in the showcase: {link}", ephemeral=True)
+
+
+async def post_to_showcase(
+    bot, job, message: discord.Message, guild_id: int, settings
+) -> tuple[str, bool]:
+    """Post ``message``'s pictures (job ``job``'s result) to the showcase channel once.
+
+    Returns the link to the showcase post and whether this call made it (False: an earlier
+    press or reaction did, or is doing it right now).
+    """
+    moderation = bot.database.moderation
     claim = await moderation.claim_showcase(job.id, guild_id, settings.showcase_channel_id)
-    if claim is None:  # an earlier press has it (posted, or being posted right now)
+    if claim is None:
         post = await moderation.showcase_post(job.id)
-        where = (
-            message_link(guild_id, post.channel_id, post.message_id)
-            if post is not None and post.message_id
-            else "it is being posted"
-        )
-        await interaction.followup.send(f"It's already in the showcase: {where}", ephemeral=True)
-        return
+        if post is not None and post.message_id:
+            return message_link(guild_id, post.channel_id, post.message_id), False
+        return "it is being posted", False
     try:
-        files = [discord.File(io.BytesIO(await a.read()), a.filename) for a in pictures]
-        back = message_link(guild_id, interaction.channel_id, interaction.message.id)
+        files = [discord.File(io.BytesIO(await a.read()), a.filename) for a in _pictures(message)]
+        back = message_link(guild_id, message.channel.id, message.id)
         prompt = discord.utils.escape_markdown(str(job.parameters.get("prompt", ""))[:PROMPT_SHOWN])
         channel = bot.get_partial_messageable(settings.showcase_channel_id, guild_id=guild_id)
         posted = await channel.send(
@@ -64,8 +81,53 @@ async def showcase(interaction: discord.Interaction, job) -> None:
             allowed_mentions=NO_PINGS,
         )
     except BaseException:
-        await moderation.release_showcase(job.id)  # nothing posted: a later press may try again
+        await moderation.release_showcase(job.id)  # nothing posted: a later try may post
         raise
     await moderation.showcase_posted(job.id, posted.id)
-    link = message_link(guild_id, settings.showcase_channel_id, posted.id)
-    await interaction.followup.send(f"🌟 Posted to the showcase: {link}", ephemeral=True)
+    return message_link(guild_id, settings.showcase_channel_id, posted.id), True
+
+
+class ShowcaseReactions(commands.Cog):
+    """Listens for ⭐ reactions (the default intents include reactions; no privileged one)."""
+
+    def __init__(self, bot) -> None:
+        self.bot = bot
+
+    @commands.Cog.listener()
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        try:
+            await on_reaction(self.bot, payload)
+        except Exception:
+            log.exception("showcasing message %s by reactions failed", payload.message_id)
+
+
+async def on_reaction(bot, payload: discord.RawReactionActionEvent) -> bool:
+    """Showcase a result once it has the server's number of ⭐ reactions; True if posted now."""
+    if payload.guild_id is None or str(payload.emoji) != STAR:
+        return False
+    if bot.user is None or payload.message_author_id != bot.user.id:
+        return False  # only the bot's own messages can be results
+    settings = await bot.database.moderation.settings(payload.guild_id)
+    if settings.showcase_channel_id is None or settings.showcase_reactions is None:
+        return False
+    channel = bot.get_partial_messageable(payload.channel_id, guild_id=payload.guild_id)
+    message = await channel.fetch_message(payload.message_id)  # the count is not in the event
+    stars = next((r.count for r in message.reactions if str(r.emoji) == STAR), 0)
+    job_id = _job_of(message)
+    if stars < settings.showcase_reactions or job_id is None or not _pictures(message):
+        return False
+    job = await bot.database.jobs.get(job_id)
+    if job is None:
+        return False
+    _, new = await post_to_showcase(bot, job, message, payload.guild_id, settings)
+    return new
+
+
+def _job_of(message: discord.Message) -> int | None:
+    """The job behind a result message, from its buttons' custom_ids (lcm:<action>:<job id>)."""
+    for row in message.components:
+        for item in getattr(row, "children", []):
+            match = _JOB_ID.match(getattr(item, "custom_id", None) or "")
+            if match:
+                return int(match[1])
+    return None

@@ -321,6 +321,8 @@ class ModerationSettings(Base):
     log_channel_set_by: Mapped[int | None] = mapped_column(BigInteger)
     showcase_channel_id: Mapped[int | None] = mapped_column(BigInteger)
     showcase_channel_set_by: Mapped[int | None] = mapped_column(BigInteger)
+    # ⭐ reactions on a result that post it to the showcase as if its owner pressed the button.
+    showcase_reactions: Mapped[int | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

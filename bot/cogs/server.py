@@ -18,6 +18,7 @@ from bot.cogs.generate import (
 from bot.cogs.presets import describe_preset, preset_parameters, preset_styles
 from bot.cogs.server_moderation import log_change, moderation_commands, moderation_lines
 from bot.delivery_targets import NO_PINGS
+from bot.showcase import ShowcaseReactions
 from generation.errors import InvalidInput
 from generation.styles import MAX_WEIGHT, MIN_WEIGHT
 from storage.errors import StorageError
@@ -213,3 +214,4 @@ async def setup(bot: LcmBot) -> None:
     for command in moderation_commands(bot):
         cog.app_command.add_command(command)
     await bot.add_cog(cog)
+    await bot.add_cog(ShowcaseReactions(bot))

@@ -211,8 +211,43 @@ def channel_command(bot: LcmBot, which: str, title: str, purpose: str) -> app_co
     )
 
 
+def showcase_reactions_command(bot: LcmBot) -> app_commands.Command:
+    """/server showcase-reactions: how many ⭐ reactions put a result in the showcase."""
+
+    async def callback(
+        interaction: discord.Interaction, count: app_commands.Range[int, 0, 1000] | None = None
+    ) -> None:
+        moderation = bot.database.moderation
+        if count is not None:
+            if not may_manage(interaction):
+                await private(interaction, NEEDS_MANAGE.format(what="change the showcase"))
+                return
+            await moderation.set_showcase_reactions(interaction.guild_id, count or None)
+            await log_change(bot, interaction, f"showcase reactions → {count or 'off'}")
+        settings = await moderation.settings(interaction.guild_id)
+        if settings.showcase_reactions is None:
+            text = "Showcase by reactions: off (bot default); the Showcase button still works."
+        else:
+            text = (
+                f"Showcase by reactions: a result with {settings.showcase_reactions} ⭐ "
+                "reactions is posted to the showcase channel, once."
+            )
+        await private(interaction, text)
+
+    described = app_commands.describe(
+        count="⭐ reactions that put a result in the showcase, 1 to 1000; 0 turns it off; "
+        "leave out to see it"
+    )(callback)
+    return app_commands.Command(
+        name="showcase-reactions",
+        description="Show or set how many ⭐ reactions showcase a result (Manage Server to change)",
+        callback=described,
+    )
+
+
 def moderation_commands(bot: LcmBot) -> list[app_commands.Command | app_commands.Group]:
     return [
+        showcase_reactions_command(bot),
         BlocklistCommands(bot),
         channel_command(
             bot,

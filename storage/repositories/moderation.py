@@ -56,6 +56,22 @@ class ModerationRepository:
             )
             return await session.scalar(statement, execution_options={"populate_existing": True})
 
+    async def set_showcase_reactions(self, guild_id: int, count: int | None) -> None:
+        """⭐ reactions that showcase a result; None turns that off (the button still works)."""
+        snowflake(guild_id, "guild_id")
+        if count is not None and (isinstance(count, bool) or not 1 <= count <= 1000):
+            raise InvalidValue("the showcase reaction count is a whole number from 1 to 1000")
+        now = utcnow()
+        async with write_session(self._sessions) as session:
+            await session.execute(
+                insert_for(session)(ModerationSettings)
+                .values(guild_id=guild_id, updated_at=now, showcase_reactions=count)
+                .on_conflict_do_update(
+                    index_elements=["guild_id"],
+                    set_={"showcase_reactions": count, "updated_at": now},
+                )
+            )
+
     # -- blocklist -------------------------------------------------------------------------
     async def blocklist(self, guild_id: int) -> list[BlocklistEntry]:
         """The server's own rules, oldest first."""

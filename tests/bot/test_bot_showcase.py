@@ -1,9 +1,12 @@
-"""The Showcase button: the owner posts a result to the showcase channel once per result."""
+"""The Showcase button (its owner) and ⭐ reactions post a result to the showcase, once."""
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.bot.test_bot_blocklist import admin
 from tests.bot.test_bot_policy import private_reply
+from tests.discord_double.reactions import react
 
 
 async def press(double, result, job_id: int, user=None) -> str:
@@ -41,3 +44,37 @@ async def test_showcase_posts_once_with_credit_and_a_link_back(harness):
     again = await press(double, result, job_id)
     assert "already in the showcase" in again and str(posted.id) in again
     assert len(double.messages_in(showcase)) == 1
+
+
+async def test_enough_star_reactions_showcase_a_result_once(harness):
+    double, database = harness.double, harness.database
+    showcase = double.add_text_channel(double.guild, "showcase")
+    fans = [double.add_user(f"fan{n}") for n in range(4)]
+    for fan in fans:
+        double.add_member(double.guild, fan)
+    await double.push_guilds()
+    await admin(double, "showcase-channel", {"channel": showcase})
+    assert "3 ⭐ reactions" in await admin(double, "showcase-reactions", {"count": 3})
+    record = await double.invoke("imagine", {"prompt": "a comet", "steps": 1})
+    result = await record.wait_for_followup(timeout=30)
+    await harness.idle()
+
+    async def star(fan) -> None:
+        """A ⭐, then the bot's look at the message (the event carries no count)."""
+        fetched = len(double.calls_to("get_message"))
+        await react(double, result, "⭐", fan)
+        await double.wait_until(lambda: len(double.calls_to("get_message")) > fetched)
+
+    await react(double, result, "👍", fans[0])  # another emoji counts for nothing
+    await star(fans[0])
+    await star(fans[1])
+    await asyncio.sleep(0.3)  # room for a wrong post to arrive
+    assert double.messages_in(showcase) == []
+    await star(fans[2])
+    await double.wait_for_message(showcase, timeout=10)
+    await star(fans[3])  # past the count: still one post
+    await asyncio.sleep(0.3)
+    [posted] = double.messages_in(showcase)
+    assert f"by <@{double.user.id}>" in posted.content and str(result.id) in posted.content
+    job_id = (await database.jobs.recent(user_id=double.user.id))[0].id
+    assert "already in the showcase" in await press(double, result, job_id)

@@ -237,9 +237,27 @@ def message(
         data["application_id"] = str(application_id)
     if m.nonce is not None:
         data["nonce"] = m.nonce
+    if m.reactions:
+        data["reactions"] = [
+            reaction(emoji, users, me=application_id in users)  # the bot user shares its id
+            for emoji, users in m.reactions.items()
+            if users
+        ]
     if interaction is not None:
         data["interaction_metadata"] = interaction
     return data
+
+
+def reaction(emoji: str, users: list[int], *, me: bool) -> dict[str, Any]:
+    """A message's reaction with one (unicode) emoji, as GET message returns it."""
+    return {
+        "count": len(users),
+        "count_details": {"burst": 0, "normal": len(users)},
+        "me": me,
+        "me_burst": False,
+        "burst_colors": [],
+        "emoji": {"id": None, "name": emoji},
+    }
 
 
 def interaction_metadata(kind: int, interaction_id: int, u: User, guild_id: int | None) -> dict:

@@ -171,6 +171,8 @@ class StoredMessage:
     nonce: str | None = None
     deleted: bool = False
     deleted_at: float | None = None
+    # Emoji → the ids of the users who reacted with it, in order (see reactions.react).
+    reactions: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def current(self) -> MessageVersion:

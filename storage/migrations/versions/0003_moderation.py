@@ -39,6 +39,7 @@ def upgrade() -> None:
                 "showcase_channel_set_by",
             )
         ),
+        sa.Column("showcase_reactions", sa.Integer(), nullable=True),
         _when("updated_at"),
         sa.PrimaryKeyConstraint("guild_id", name=op.f("pk_moderation_settings")),
     )
