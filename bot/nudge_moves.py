@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -67,10 +68,10 @@ def apply_move(parameters: Mapping[str, Any], key: str, family: ModelFamily) -> 
         raise Refusal(f"Unknown change {key!r}.")
     changed = dict(parameters)
     if move.parameter == "seed":
-        changed["seed"] = _bounded("Seed", int(parameters["seed"]) + int(move.step), 0, MAX_SEED)
+        changed["seed"] = int(_step("Seed", int(parameters["seed"]), move.step, 0, MAX_SEED))
     elif move.parameter == "guidance":
-        value = round(float(parameters["guidance"]) + move.step, 2)
-        changed["guidance"] = _bounded("Guidance", value, 0.0, family.max_guidance)
+        guidance = float(parameters["guidance"])
+        changed["guidance"] = _step("Guidance", guidance, move.step, 0.0, family.max_guidance)
     elif move.parameter == "strength":
         changed["strength"] = _strength(parameters, move.step)
     elif move.parameter == "styles":
@@ -82,36 +83,43 @@ def apply_move(parameters: Mapping[str, Any], key: str, family: ModelFamily) -> 
     return changed
 
 
-def _bounded(name: str, value: float, low: float, high: float) -> float:
-    if not low <= value <= high:
+def _step(name: str, current: float, step: float, low: float, high: float) -> float:
+    """One step, stopped at the limit; a value already at its limit is refused, naming it."""
+    value = min(max(round(current + step, 2), low), high)
+    if value == current:
         raise Refusal(f"{name} is already at its limit: it stays within {low:g} to {high:g}.")
     return value
 
 
 def _strength(parameters: Mapping[str, Any], step: float) -> float:
-    strength = round(float(parameters["strength"]) + step, 2)
     steps = int(parameters["steps"])
     # LCM img2img runs int(steps × strength) steps: below 1 there is nothing to run.
-    lowest = max(MIN_STRENGTH, 1 / steps)
-    if not lowest - 1e-9 <= strength <= 1.0:
+    lowest = max(MIN_STRENGTH, math.ceil(100 / steps) / 100)
+    try:
+        return _step("Strength", float(parameters["strength"]), step, lowest, 1.0)
+    except Refusal:
         raise Refusal(
-            f"Strength is already at its limit: it stays within {lowest:.2f} to 1 "
+            f"Strength is already at its limit: it stays within {lowest:g} to 1 "
             f"(at {steps} steps, steps × strength must be at least 1)."
-        )
-    return max(strength, lowest)
+        ) from None
 
 
 def _style_weights(parameters: Mapping[str, Any], step: float) -> list[dict[str, Any]]:
+    """Every style of the job one step, each stopped at the weight limit."""
     styles = []
     for style in parameters.get("styles") or []:
-        # A weight left to the style's default was resolved when the job ran; 1 if it was not.
-        weight = round(
-            float(style.get("weight") if style.get("weight") is not None else 1) + step, 2
-        )
-        _bounded(f"The weight of {style['name']}", weight, MIN_WEIGHT, MAX_WEIGHT)
-        styles.append({"name": style["name"], "weight": weight})
+        # The journal holds each style's resolved weight; 1 stands in for one that has none.
+        current = float(style["weight"] if style.get("weight") is not None else 1)
+        weight = min(max(round(current + step, 2), MIN_WEIGHT), MAX_WEIGHT)
+        styles.append({"name": style["name"], "weight": weight, "moved": weight != current})
     if not styles:
         raise Refusal("This picture has no style to weigh: nudge the seed or guidance instead.")
+    moved = [style.pop("moved") for style in styles]  # all of them: no short-circuit
+    if not any(moved):
+        raise Refusal(
+            f"The style weights are already at their limit: they stay within "
+            f"{MIN_WEIGHT:g} to {MAX_WEIGHT:g}."
+        )
     return styles
 
 
