@@ -20,13 +20,14 @@ from typing import Any
 import discord
 
 from bot.admission import AdmissionService, Draft, interaction_context
-from bot.delivery_targets import NO_PINGS
+from bot.delivery_targets import NO_PINGS, ChannelTarget
 from bot.job_parameters import journal_parameters, upgrade_parameters
 from bot.job_queueing import Admitted, queue_jobs
 from bot.jobs import job_caption
 from bot.nudge_moves import apply_move
 from bot.refusal import Refusal
 from bot.result_files import build_result_files
+from bot.views import result_view
 from generation.engine import Engine
 from generation.events import JobCancelled, JobFailed, JobFinished, JobInterrupted, JobStarted
 from generation.families import Mode, ModelFamily
@@ -180,22 +181,19 @@ class InPlaceRenders:
                 if isinstance(event, JobStarted):
                     await journal.start(job_id)
                 elif isinstance(event, JobFinished):
+                    where = (interaction.channel_id, interaction.message.id)
                     if click > session.shown:  # a newer click's picture is never replaced
                         session.shown = click
-                        await self._show(job_id, event, admitted, interaction, view_for)
+                        where = await self._show(job_id, event, admitted, interaction, view_for)
                     await journal.finish(
-                        job_id,
-                        result_channel_id=interaction.channel_id,
-                        result_message_id=interaction.message.id,
+                        job_id, result_channel_id=where[0], result_message_id=where[1]
                     )
                 elif isinstance(event, JobCancelled):
                     # Superseded: a newer click of this message took its place in the queue.
                     await journal.cancel(job_id)
                 elif isinstance(event, JobFailed):
                     await journal.fail(job_id, event.reason)
-                    await interaction.followup.send(
-                        f"❌ Job {job_id} failed: {event.reason}", ephemeral=True
-                    )
+                    await _tell(interaction, f"❌ Job {job_id} failed: {event.reason}")
                 elif isinstance(event, JobInterrupted) and event.was_running:
                     # A graceful stop: the journal keeps it; it is posted after the restart.
                     await journal.requeue(job_id)
@@ -205,7 +203,10 @@ class InPlaceRenders:
                 log.warning("job %s cancelled in the engine: its message cannot be edited", job_id)
             await journal.fail(job_id, f"the result could not be shown: {exc}")
 
-    async def _show(self, job_id, event: JobFinished, admitted, interaction, view_for) -> None:
+    async def _show(
+        self, job_id, event: JobFinished, admitted, interaction, view_for
+    ) -> tuple[int, int]:
+        """Edit the clicked message to show the new picture; (channel id, message id) of it."""
         result, context = event.result, admitted.context
         files = await asyncio.to_thread(
             build_result_files,
@@ -215,9 +216,41 @@ class InPlaceRenders:
         )
         notes = [] if files.files else ["🚫 Withheld by this server's safety policy."]
         caption = job_caption(job_id, result, context, notes)
-        await interaction.edit_original_response(
-            content=caption,
-            attachments=files.files,
-            view=view_for(job_id, journal_parameters(result.request)),
-            allowed_mentions=NO_PINGS,
+        view = view_for(job_id, journal_parameters(result.request))
+        message = interaction.message
+        edit = dict(content=caption, attachments=files.files, view=view, allowed_mentions=NO_PINGS)
+        try:
+            await interaction.edit_original_response(**edit)
+            return interaction.channel_id, message.id
+        except discord.HTTPException as exc:
+            if not _token_expired(exc):
+                raise
+        for file in files.files:
+            file.reset()  # the failed attempt may have read them
+        # A render that outlived the click's 15-minute token (a long queue): the bot still edits
+        # its own public message through the channel; a private panel it cannot, so the picture
+        # is posted in the channel as a normal result, with a mention.
+        if not message.flags.ephemeral:
+            await message.edit(**edit)
+            return message.channel.id, message.id
+        target = ChannelTarget(interaction.channel, interaction.user.id, label="Your nudge")
+        count = len(result.images)
+        posted = await target.post(
+            caption, files=files.files, view=result_view(job_id, pictures=count)
         )
+        return posted.channel_id, posted.message_id
+
+
+async def _tell(interaction: discord.Interaction, text: str) -> None:
+    """Privately while the click's token lives, else in the channel with a mention."""
+    try:
+        await interaction.followup.send(text, ephemeral=True)
+    except discord.HTTPException as exc:
+        if not _token_expired(exc):
+            raise
+        await ChannelTarget(interaction.channel, interaction.user.id).notify(text)
+
+
+def _token_expired(exc: discord.HTTPException) -> bool:
+    # Discord's answer once an interaction's 15-minute token is gone: 401, code 50027.
+    return exc.status == 401 or exc.code == 50027

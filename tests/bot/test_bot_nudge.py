@@ -5,10 +5,12 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from storage.models import JobStatus
-from tests.discord_double.limits import walk_components
+from tests.discord_double import Limits
+from tests.discord_double.limits import Rule, walk_components
 
 
 def _labels(message) -> dict[str, str]:
@@ -193,3 +195,51 @@ async def test_nudging_picture_two_of_two_starts_from_its_seed_alone(harness):
     nudged = await harness.database.jobs.get(panel_job(panel))
     assert nudged.seeds == [42] and nudged.parameters["count"] == 1
     assert nudged.parent_id == origin and len(panel.attachments) == 1
+
+
+@pytest.mark.parametrize("limits", [Limits(token_lifetime=3.0)])  # 15 minutes, scaled down
+async def test_a_render_outliving_the_click_token_still_reaches_the_user(harness):
+    double, runner = harness.double, harness.runner
+    renders = harness.bot.get_cog("NudgeCog").renders
+    runner.gate.set()
+    canny = await double.invoke(
+        "canny", {"prompt": "a GATE desk", "image": ("desk.png", _faint_and_strong())}
+    )
+    result = await canny.wait_for_followup(timeout=30)
+    imagine = await double.invoke("imagine", {"prompt": "a GATE kite"})
+    kite = await imagine.wait_for_followup(timeout=30)
+    await harness.idle()
+    opened = await double.click(kite, kite.custom_ids()[0].replace("reroll", "nudge"))
+    panel = await opened.wait_for_followup(timeout=30)
+
+    runner.gate.clear()  # both renders wait until their clicks' tokens have expired
+    canny_job = int(result.custom_ids()[0].split(":")[2])
+    edges = await double.click(result, f"lcm:tweak:edges-more:{canny_job}")
+    nudge = await double.click(panel, f"lcm:tweak:seed-up:{panel_job(panel)}")
+    await edges.wait_token_expired(timeout=10)
+    await nudge.wait_token_expired(timeout=10)
+    before = len(double.messages_in(double.channel))
+    runner.gate.set()
+    await double.wait_until(
+        lambda: (
+            (
+                len(double.messages_in(double.channel)) > before
+                and f"lcm:reroll:{canny_job}" not in result.custom_ids()
+            )
+            or None
+        ),
+        30,
+        "both renders delivered",
+    )
+    await renders.wait_idle()
+
+    # The public /canny result: edited through the channel, as the bot's own message.
+    assert f"lcm:reroll:{canny_job}" not in result.custom_ids()
+    assert result.history[-1].via == "edit_message"
+    # The private panel cannot be: the picture is posted in the channel with a mention.
+    posted = double.messages_in(double.channel)[before:]
+    assert len(posted) == 1 and posted[0].content.startswith(f"<@{double.user.id}> ")
+    nudged = int(posted[0].custom_ids()[0].split(":")[2])
+    job = await harness.database.jobs.get(nudged)
+    assert job.status == JobStatus.FINISHED and job.result_message_id == posted[0].id
+    assert double.take_violations(Rule.TOKEN_EXPIRED)
