@@ -96,10 +96,18 @@ async def test_zoom_out_asks_which_picture_and_keeps_that_picture_in_the_middle(
     assert np.array_equal(middle, posted[1])
     assert all(not np.array_equal(middle, other) for i, other in enumerate(posted) if i != 1)
 
-    click = await harness.double.click(panel, f"lcm:pan-up:{job_id}:2")
-    panned = await new_job_of(harness, await click.wait_for_followup(timeout=30))
-    assert panned.parameters["outpaint"] == "pan-up" and panned.parameters["size"] == "64x96"
-    assert await source_picture(harness, panned.id, result) == 2
+    for action, size in (
+        ("pan-left", (96, 64)),
+        ("pan-right", (96, 64)),
+        ("pan-up", (64, 96)),
+        ("pan-down", (64, 96)),
+    ):
+        click = await harness.double.click(panel, f"lcm:{action}:{job_id}:2")
+        message = await click.wait_for_followup(timeout=30)
+        panned = await new_job_of(harness, message)
+        assert panned.parameters["outpaint"] == action and panned.command == f"button:{action}:2"
+        assert pixels(message.attachments[0].data).shape[1::-1] == size
+        assert await source_picture(harness, panned.id, result) == 2
 
 
 async def test_the_panels_work_after_the_bot_restarts(harness, tiny_pipelines):
