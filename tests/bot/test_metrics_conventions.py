@@ -31,7 +31,7 @@ ALERT_TESTS_FILE = ROOT / "deploy" / "prometheus" / "alerts_test.yml"
 NOT_ON_THE_DASHBOARD = {
     "lcm_bot_guilds": "how many servers is no operating signal",
     "lcm_bot_recovered_jobs": "a figure of the last start, in the log too",
-    "lcm_jobs_superseded": "nudge clicks that coalesced: a product figure, no operating signal",
+    "lcm_jobs_superseded_total": "coalesced nudge clicks: a product figure, no operating signal",
 }
 
 
