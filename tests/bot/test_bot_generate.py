@@ -42,7 +42,18 @@ async def test_imagine_defers_shows_progress_and_posts_pngs_with_buttons(harness
     # Two pictures: an Upscale n and a Vary n per picture, then the actions that ask which.
     per_picture = {f"lcm:{a}:{job_id}:{n}" for a in ("upscale", "vary") for n in (1, 2)}
     assert set(message.custom_ids()) == per_picture | {
-        f"lcm:{a}:{job_id}" for a in ("reroll", "vary-subtle", "remix", "init", "info", "delete")
+        f"lcm:{a}:{job_id}"
+        for a in (
+            "reroll",
+            "vary-subtle",
+            "outpaint",
+            "remix",
+            "init",
+            "nudge",
+            "showcase",
+            "info",
+            "delete",
+        )
     }
     job = await harness.database.jobs.get(job_id)
     assert job.status == JobStatus.FINISHED and job.seeds == [11, 12]
