@@ -345,7 +345,9 @@ class Engine:
             return engine_gen == self._generation and slot_gen == slot.generation
 
         with self._work:
-            while current() and (not len(self._queue) or self._state == "draining"):
+            while current() and (
+                not len(self._queue) or self._state == "draining" or self._better_slot(slot)
+            ):
                 self._work.wait()
             if not current():
                 return None
@@ -354,10 +356,30 @@ class Engine:
             self._dispatched += 1
             batch = RunningBatch(jobs, time.monotonic(), self._dispatched, slot, slot_gen)
             slot.running = batch
+            slot.modes.update(job.spec.request.mode for job in jobs)
+            if len(self._queue):
+                self._work.notify_all()  # more work: a worker that deferred looks again
             # Posted under the lock: the loop sees batches start in the order they were taken,
             # whichever worker took them.
             self._post(self._batch_started, batch)
         return batch
+
+    def _better_slot(self, slot: WorkerSlot) -> bool:
+        """Leave the next batch to another idle worker that has its mode's pipeline built.
+
+        A worker builds a mode's pipeline (and loads its companion) the first time it runs that
+        mode; another worker that already has it runs the batch sooner. The one that has it never
+        defers, so the batch is always taken. Called with the lock held.
+        """
+        if len(self.workers) == 1 or not len(self._queue):
+            return False
+        head = self._jobs[self._queue.ordered()[0].job_id].spec.request.mode
+        if head in slot.modes:
+            return False
+        better = [other for other in self.workers if other.idle and head in other.modes]
+        if better:
+            self._work.notify_all()  # make sure the worker that has it wakes for it
+        return bool(better)
 
     def _finish_batch(
         self, slot: WorkerSlot, batch: RunningBatch, outcomes, engine_gen: int, slot_gen: int

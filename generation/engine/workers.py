@@ -46,6 +46,14 @@ class WorkerSlot:
         self.generation = 0
         self.thread: threading.Thread | None = None
         self.batches = 0  # batches this slot has run, for measurements
+        self.loading = True  # building a runner: it takes no batch meanwhile
+        # Modes whose pipelines this worker has built: a batch of one of them runs here sooner.
+        self.modes: set = set()
+
+    @property
+    def idle(self) -> bool:
+        """Ready for a batch and running none (read with the scheduler's lock held)."""
+        return not self.loading and self.running is None
 
     def spawn(self, engine: Engine) -> None:
         generation = self.generation
@@ -60,7 +68,7 @@ class WorkerSlot:
 
     def _main(self, engine: Engine, engine_generation: int, generation: int) -> None:
         try:
-            runner = self.factory()
+            runner = self._load()
         except BaseException as exc:
             log.exception("GPU worker %d could not load its models", self.index)
             engine._post(engine._worker_failed_to_start, exc)
@@ -105,13 +113,21 @@ class WorkerSlot:
                 close_runner(current[0])
                 if not engine._give_back(self, batch, engine_generation, generation, str(lost)):
                     return
-                runner = self.factory()  # raises if the device is gone: engine dead
+                runner = self._load()  # raises if the device is gone: engine dead
                 current[0] = self.runner = runner
                 executor = BatchExecutor(runner, engine.config.job_timeout_s)
                 engine._post(engine._worker_ready, self)
                 continue
             if not engine._finish_batch(self, batch, outcomes, engine_generation, generation):
                 return  # the watchdog already failed these jobs and started a new worker
+
+    def _load(self):
+        """A fresh runner; a fresh process or actor has built no mode's pipeline yet."""
+        self.loading, self.modes = True, set()
+        try:
+            return self.factory()
+        finally:
+            self.loading = False
 
 
 def close_runner(runner) -> None:

@@ -190,6 +190,21 @@ async def test_an_animation_costs_its_user_a_turn_per_frame_through_the_engine(p
     assert all(runner.own_calls > 1 for runner in pool), "every worker took turns"
 
 
+@pytest.mark.parametrize("workers", [2], indirect=True)
+async def test_a_batch_goes_to_the_idle_worker_that_has_its_mode_built(pool, tiny_family):
+    """Both workers idle: an animation goes to the one that built the animation pipeline."""
+    animation = dict(mode=Mode.ANIMATE, frames=8, guidance=1.0)
+    async with make_engine(pool, tiny_family) as engine:
+        await engine.submit(spec("A1", "A1", **animation)).result()
+        [warm] = [slot for slot in engine.workers if Mode.ANIMATE in slot.modes]
+        for k in range(2, 6):
+            # Both workers back in their wait, the cold one first: without the preference, the
+            # cold one would be woken for the job (a condition wakes its waiters in order).
+            await asyncio.sleep(0.5)
+            await engine.submit(spec(f"A{k}", f"A{k}", **animation)).result()
+    assert pool[warm.index].own_calls == 5 and pool[1 - warm.index].own_calls == 0
+
+
 @TWO_WORKERS
 async def test_cancel_a_queued_job_and_it_never_starts(pool, tiny_family):
     runner = pool[0]
