@@ -121,3 +121,20 @@ def test_a_pan_extends_one_side_and_an_unknown_one_is_refused(tiny_family, photo
             GenerationRequest(mode=Mode.OUTPAINT, prompt="x", image=small, outpaint="zoom-3"),
             tiny_family,
         )
+
+
+def test_the_blend_fades_the_picture_in_over_the_feather_on_the_new_side_only():
+    from generation.outpaint import outpaint_canvas
+
+    picture = Image.new("RGB", (32, 32), (200, 40, 40))
+    canvas, hard, blend = outpaint_canvas(picture, "pan-left", (48, 32))
+    alpha = np.asarray(blend).astype(int)
+    band = feather_width("pan-left", 48, 32)
+    assert (band, picture_box("pan-left", 48, 32)) == (4, (16, 0, 48, 32))
+    assert (alpha[:, :16] == 255).all()  # the new area: all generated
+    ramp = alpha[:, 16 : 16 + band]
+    assert (np.diff(ramp, axis=1) < 0).all() and (ramp > 0).all()  # falls across the band
+    assert (alpha[:, 16 + band :] == 0).all()  # the rest, and the other three edges: kept
+    # The pipeline repaints the new area and the band; the canvas starts from the edge colour.
+    assert np.array_equal(np.asarray(hard) > 0, alpha > 0)
+    assert np.asarray(canvas)[:, :16].reshape(-1, 3).tolist() == [[200, 40, 40]] * (32 * 16)
