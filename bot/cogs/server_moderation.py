@@ -141,6 +141,11 @@ def channel_problem(interaction: discord.Interaction, channel_id: int) -> str | 
     if channel.type not in CHANNEL_KINDS:
         return f"#{channel.name} is not a text channel. Pick a text or announcement channel"
     permissions = channel.permissions_for(guild.me)
+    if not permissions.view_channel:
+        return (
+            f"I can't see #{channel.name}. Grant me View Channel, Send Messages and Attach Files "
+            "there, or pick a text channel I can post in"
+        )
     missing = [name for name in CHANNEL_NEEDS if not getattr(permissions, name)]
     if missing:
         named = ", ".join(name.replace("_", " ").title() for name in missing)
