@@ -24,6 +24,7 @@ from bot.style_options import as_picks, check_style_names
 from bot.views import (
     ACTIONS,
     PANEL_ACTIONS,
+    PANEL_HELP,
     PANELS,
     PER_PICTURE,
     action_label,
@@ -223,7 +224,7 @@ class ResultActions:
             )
         elif action in PANELS:  # Upscale, Zoom out / pan: their choices for this picture
             await interaction.response.send_message(
-                f"{ACTIONS[action][0]}, picture {image or 1}:",
+                PANEL_HELP[action].format(n=image or 1),
                 view=panel_view(job_id, action, image or 1),
                 ephemeral=True,
             )

@@ -52,6 +52,18 @@ PANELS = {
     },
 }
 PANEL_ACTIONS = {action: shown for panel in PANELS.values() for action, shown in panel.items()}
+# What each panel's message says above its buttons: a button has no tooltip to explain itself.
+PANEL_HELP = {
+    "upscale": (
+        "Upscale picture {n}: ×2 or ×4 with the upscaler alone (keeps the picture as it is), or "
+        "creative ×2 or ×4: the upscaler, then a light redraw with your prompt that adds detail "
+        "(slower)."
+    ),
+    "outpaint": (
+        "Zoom out or pan picture {n}: a larger canvas around it (×1.5 or ×2), or half a picture "
+        "more on one side; the new area is painted from your prompt and blended into the picture."
+    ),
+}
 # U1…U5 and V1…V5 fit one action row each; a larger result offers a chooser instead.
 MAX_PICTURE_ROW = 5
 # The U and V rows: upscale picture n, vary picture n (strongly).

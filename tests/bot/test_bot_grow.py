@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bot.views import PANELS
+from bot.views import PANEL_HELP, PANELS
 from storage.models import JobStatus
 from tests.bot.test_bot_buttons import restarted
 from tests.bot.test_bot_pick_picture import (
@@ -21,6 +21,9 @@ async def open_panel(harness, message, custom_id: str):
     click = await harness.double.click(message, custom_id)
     panel = await click.wait_for_original()
     assert panel.ephemeral
+    parts = custom_id.split(":")  # lcm:<action>:<job>[:<picture>]
+    picture = parts[3] if len(parts) > 3 else "1"
+    assert panel.content == PANEL_HELP[parts[1]].format(n=picture)  # what the buttons do
     return panel
 
 
@@ -70,6 +73,7 @@ async def test_zoom_out_asks_which_picture_and_keeps_that_picture_in_the_middle(
     result, job_id = await four_pictures(harness)
     chosen = await choose(harness, result, f"lcm:outpaint:{job_id}", 2)
     panel = await chosen.wait_for_original()
+    assert panel.content == PANEL_HELP["outpaint"].format(n=2)
     assert panel.custom_ids() == [f"lcm:{a}:{job_id}:2" for a in PANELS["outpaint"]]
     labels = [c["label"] for row in panel.components for c in row["components"]]
     assert labels == [
