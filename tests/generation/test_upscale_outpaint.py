@@ -138,3 +138,22 @@ def test_the_blend_fades_the_picture_in_over_the_feather_on_the_new_side_only():
     # The pipeline repaints the new area and the band; the canvas starts from the edge colour.
     assert np.array_equal(np.asarray(hard) > 0, alpha > 0)
     assert np.asarray(canvas)[:, :16].reshape(-1, 3).tolist() == [[200, 40, 40]] * (32 * 16)
+
+
+def test_upscale_jobs_of_two_users_share_one_batch_and_each_gets_its_own(tiny_pipelines, photo):
+    pictures = [photo.resize((32, 32)), photo.rotate(90).resize((32, 32))]
+    requests = [
+        validate_request(
+            GenerationRequest(
+                mode=Mode.UPSCALE, prompt="x", image=p, scale=2, upscale_kind="subtle", seed=1
+            ),
+            tiny_pipelines.family,
+        )
+        for p in pictures
+    ]
+    assert requests[0].batch_key() == requests[1].batch_key()
+    together = tiny_pipelines.run(requests)
+    alone = [tiny_pipelines.run([request])[0] for request in requests]
+    for batched, single in zip(together, alone, strict=True):
+        assert np.array_equal(_pixels(batched.images[0]), _pixels(single.images[0]))
+    assert not np.array_equal(_pixels(together[0].images[0]), _pixels(together[1].images[0]))
