@@ -20,7 +20,7 @@ from typing import Any
 import discord
 
 from bot.admission import AdmissionService, Draft, interaction_context
-from bot.delivery_targets import NO_PINGS, ChannelTarget
+from bot.delivery_targets import NO_PINGS, ChannelTarget, PostedMessage
 from bot.job_parameters import journal_parameters, upgrade_parameters
 from bot.job_queueing import Admitted, queue_jobs
 from bot.jobs import job_caption
@@ -185,6 +185,11 @@ class InPlaceRenders:
                     if click > session.shown:  # a newer click's picture is never replaced
                         session.shown = click
                         where = await self._show(job_id, event, admitted, interaction, view_for)
+                        if where[1] != interaction.message.id or not _private(interaction):
+                            # Public now (the canny loop, a panel past its token): an entry.
+                            await interaction.client.mod_log.render_posted(
+                                job_id, admitted.context, event.result, PostedMessage(*where)
+                            )
                     await journal.finish(
                         job_id, result_channel_id=where[0], result_message_id=where[1]
                     )
@@ -239,6 +244,10 @@ class InPlaceRenders:
             caption, files=files.files, view=result_view(job_id, pictures=count)
         )
         return posted.channel_id, posted.message_id
+
+
+def _private(interaction: discord.Interaction) -> bool:
+    return interaction.message is not None and interaction.message.flags.ephemeral
 
 
 async def _tell(interaction: discord.Interaction, text: str) -> None:

@@ -18,7 +18,7 @@ import discord
 
 from bot.delivery_targets import NO_PINGS, PostedMessage
 from bot.jobs import JobContext
-from bot.mod_log_entries import message_link, posted_text, thumbnail
+from bot.mod_log_entries import first_unflagged_png, message_link, posted_text, thumbnail
 from generation.requests import GenerationResult
 from storage.models import ModLogEntry
 from storage.repositories.mod_log import ModLogRepository
@@ -135,6 +135,13 @@ class ModLog:
         await self.sheet_posted(
             job_id, context, result.request.prompt, posted, shown, withheld=withheld
         )
+
+    async def render_posted(
+        self, job_id: int, context: JobContext, result: GenerationResult, posted: PostedMessage
+    ) -> None:
+        """A picture shown in place in a public message (not posted through JobService)."""
+        shown = await asyncio.to_thread(first_unflagged_png, result)
+        await self.sheet_posted(job_id, context, result.request.prompt, posted, shown)
 
     async def sheet_posted(
         self,

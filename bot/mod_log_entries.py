@@ -55,6 +55,18 @@ def setting_text(*, user_id: int, change: str) -> str:
     return f"⚙️ **Server setting changed** by <@{user_id}> (`{user_id}`): {change}"
 
 
+def first_unflagged_png(result) -> bytes | None:
+    """The first picture (or animation's first frame) the safety check did not flag, as PNG."""
+    flags = result.nsfw or (False,) * len(result.seeds)
+    pictures = result.images or tuple(frames[0] for frames in result.animations)
+    for picture, flagged in zip(pictures, flags, strict=False):
+        if not flagged:
+            buffer = io.BytesIO()
+            picture.save(buffer, "PNG")
+            return buffer.getvalue()
+    return None
+
+
 def thumbnail(data: bytes) -> bytes | None:
     """A small PNG of a posted picture (the first frame of an animation); None if unreadable."""
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import update
 
 from storage.models import ModLogEntry
+from tests.bot.conftest import png_bytes
 from tests.bot.test_bot_blocklist import admin, entries, with_log_channel
 from tests.bot.test_bot_buttons import restarted
 from tests.bot.test_bot_policy import private_reply
@@ -107,3 +108,22 @@ async def test_a_finished_sweep_sheet_is_one_entry(harness):
     [entry] = entries(double, log_channel, "Result posted")
     assert "a {red, blue} kite" in entry.content.replace("\\", "")
     assert [a.filename for a in entry.attachments] == ["thumbnail.png"]
+
+
+async def test_a_picture_shown_in_place_in_a_public_result_is_one_entry(harness):
+    double = harness.double
+    log_channel = await with_log_channel(double)
+    upload = ("desk.png", png_bytes((64, 64)))
+    record = await double.invoke("canny", {"prompt": "a desk", "image": upload, "steps": 1})
+    result = await record.wait_for_followup(timeout=30)
+    await harness.idle()
+    first = int(result.custom_ids()[0].split(":")[2])
+    await double.click(result, f"lcm:tweak:edges-more:{first}")
+    await double.wait_until(lambda: f"lcm:reroll:{first}" not in result.custom_ids(), 30)
+    await harness.bot.get_cog("NudgeCog").renders.wait_idle()
+    second = int(result.custom_ids()[0].split(":")[2])
+    posted = entries(double, log_channel, "Result posted")
+    assert len(posted) == 2, "the result, then its picture redrawn in place"
+    assert f"job {first}" in posted[0].content and f"job {second}" in posted[1].content
+    assert str(result.id) in posted[1].content
+    assert [a.filename for a in posted[1].attachments] == ["thumbnail.png"]
