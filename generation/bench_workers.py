@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import time
@@ -22,7 +23,7 @@ class WorkersReport:
     steps: int
     users: int
     jobs: int  # per round
-    rounds: int  # timed rounds, after one untimed round that warms every worker
+    rounds: int  # timed rounds each, alternating, after one untimed round that warms every worker
     workers: int
     transport: str  # "process" (one machine) or "ray"
     one_worker_images_per_s: float
@@ -67,7 +68,8 @@ async def run_workers_bench(
         return await _measure(options, workers, rounds, ray_address)
     from generation.engine.ray_local import LocalCluster
 
-    with LocalCluster(nodes=max(2, workers)) as address:
+    # A node per actor: the one-worker engine's actor and the N-worker engine's, all at once.
+    with LocalCluster(nodes=workers + 1) as address:
         return await _measure(options, workers, rounds, address)
 
 
@@ -88,20 +90,30 @@ async def _measure(
         overhead = await _boundary_ms(make(_devices(device, 1), 1), family, options, size)
         plain = _factories(options, dtype, "")(_devices(device, 1), 1)
         boundary = await _boundary_ms(plain, family, options, size)
-    rates, threads, spread = {}, {}, []
-    for count in (1, workers):
-        devices = _devices(device, count)
-        # A CPU worker stands for one device: one core each, so that 2 workers are 2 devices'
-        # worth (and 1 worker does not get the cores the second one would use).
-        threads[count] = None if device.type == "cuda" else 1
-        engine = Engine(make(devices, threads[count]), family=family, config=_config(options, size))
-        async with engine:
+    # A CPU worker stands for one device: one core each, so that 2 workers are 2 devices' worth
+    # (and 1 worker does not get the cores the second one would use).
+    per_worker = None if device.type == "cuda" else 1
+    threads = {count: per_worker for count in (1, workers)}
+    engines = {
+        count: Engine(
+            make(_devices(device, count), per_worker), family=family, config=_config(options, size)
+        )
+        for count in (1, workers)
+    }
+    spent = dict.fromkeys(engines, 0.0)
+    async with contextlib.AsyncExitStack() as stack:
+        for engine in engines.values():
+            await stack.enter_async_context(engine)
             await _burst(engine, options, size, "warm")  # first-call allocations, every worker
-            started = time.perf_counter()
-            for k in range(rounds):
+        # Rounds alternate between the two, so that other work on the machine weighs on both
+        # alike (an idle worker waits on its pipe and takes no CPU).
+        for k in range(rounds):
+            for count, engine in engines.items():
+                started = time.perf_counter()
                 await _burst(engine, options, size, f"r{k}")
-            rates[count] = rounds * _jobs(options) / (time.perf_counter() - started)
-            spread = [slot.batches for slot in engine.workers]
+                spent[count] += time.perf_counter() - started
+        spread = [slot.batches for slot in engines[workers].workers]
+    rates = {count: rounds * _jobs(options) / spent[count] for count in engines}
     return WorkersReport(
         device=_device_name(device),
         model=options.model,
