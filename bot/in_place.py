@@ -105,9 +105,7 @@ class InPlaceRenders:
         except Exception as exc:
             await self._admissions.answer_failure(interaction, what, exc)
             return
-        session.parameters = parameters
-        session.clicks += 1
-        click = session.clicks
+        click = session.clicks + 1
         admitted: list[Admitted] = []
 
         async def draft_for(guild) -> Draft:
@@ -135,8 +133,8 @@ class InPlaceRenders:
             interaction, what, draft_for, submit=submit, paced=False
         )
         if new_id is None:
-            return  # refused; the user was told privately
-        session.parent_id = new_id
+            return  # refused (the user was told privately): the session stays as it was
+        session.parameters, session.clicks, session.parent_id = parameters, click, new_id
         task = asyncio.create_task(self._follow(session, click, admitted[0], interaction, view_for))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
