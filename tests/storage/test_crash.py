@@ -9,7 +9,7 @@ import random
 import signal
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -23,9 +23,12 @@ from storage.engine import sqlite_path
 from storage.models import PresetScope
 
 KILLS = 200
-# Uniform over this window after the child says it is about to write: long enough to land
-# anywhere in a write, short enough that 200 rounds take seconds.
-KILL_WINDOW_S = 0.1
+# Each kill comes during the child's n-th write, n uniform over this many (a job's record, start
+# and finish and a preset write make a cycle of four, after one recovery), then after a jitter
+# short against a write. Counted in writes, not seconds: on a loaded machine a window in seconds
+# lands before the first write, and the kills test nothing.
+KILL_AT_WRITES = 10
+KILL_JITTER_S = 0.002
 UPLOAD = bytes(range(256)) * 8  # 2 KiB stands in for a PNG, so each job spans two tables
 
 # Done once here, in the preloaded forkserver, instead of on the first write of every child.
@@ -75,13 +78,10 @@ class Reported:
     killed_inside_a_write: bool = False
 
     @classmethod
-    def read(cls, reader: Connection) -> Reported:
+    def read(cls, reader: Connection, earlier: list[str]) -> Reported:
+        """``earlier``: the lines already read before the kill; then the rest of the pipe."""
         reported, last = cls(), ""
-        while True:
-            try:
-                line = reader.recv_bytes().decode()
-            except (EOFError, OSError):  # the end, or a message cut off by the kill
-                break
+        for line in _lines(reader, earlier):
             kind, *rest = line.split()
             if kind == "job":
                 reported.jobs.add(int(rest[0]))
@@ -92,6 +92,23 @@ class Reported:
             last = kind
         reported.killed_inside_a_write = last == "begin"
         return reported
+
+
+def _lines(reader: Connection, earlier: list[str]) -> Iterator[str]:
+    yield from earlier
+    while True:
+        try:
+            yield reader.recv_bytes().decode()
+        except (EOFError, OSError):  # the end, or a message cut off by the kill
+            return
+
+
+def _read_until_write(reader: Connection, n: int) -> list[str]:
+    """The child's lines up to the start of its ``n``-th write (its n-th "begin")."""
+    lines: list[str] = []
+    while sum(line.startswith("begin") for line in lines) < n:
+        lines.append(reader.recv_bytes().decode())
+    return lines
 
 
 def _problems(path: Path, reported: Reported) -> list[str]:
@@ -126,7 +143,10 @@ def _problems(path: Path, reported: Reported) -> list[str]:
     return problems
 
 
-def _kill_rounds(url: str, rounds: int, pause: Callable[[], float]) -> list[Reported]:
+def _kill_rounds(
+    url: str, rounds: int, write: Callable[[], int], pause: Callable[[], float]
+) -> list[Reported]:
+    """Kill a writing child ``rounds`` times, each during its ``write()``-th write + ``pause()``."""
     # forkserver with the storage stack preloaded: each child is a cheap fork of a process that
     # never ran threads, unlike the pytest process, which may hold torch's in a full test run.
     context = multiprocessing.get_context("forkserver")
@@ -139,11 +159,12 @@ def _kill_rounds(url: str, rounds: int, pause: Callable[[], float]) -> list[Repo
         child.start()
         writer.close()
         assert reader.recv_bytes() == b"ready"
+        earlier = _read_until_write(reader, write())
         time.sleep(pause())
         os.kill(child.pid, signal.SIGKILL)
         child.join()
         assert child.exitcode == -signal.SIGKILL, f"round {seed}: the child ended by itself"
-        reported = Reported.read(reader)
+        reported = Reported.read(reader, earlier)
         reader.close()
         problems = _problems(path, reported)
         assert problems == [], f"after kill {seed}: {problems[:10]}"
@@ -156,7 +177,12 @@ def test_200_kills_mid_write_lose_no_committed_row(sqlite_database: str):
     chance = random.Random(20260401)
     started = time.perf_counter()
 
-    results = _kill_rounds(sqlite_database, KILLS, lambda: chance.uniform(0, KILL_WINDOW_S))
+    results = _kill_rounds(
+        sqlite_database,
+        KILLS,
+        lambda: chance.randint(1, KILL_AT_WRITES),
+        lambda: chance.uniform(0, KILL_JITTER_S),
+    )
 
     elapsed = time.perf_counter() - started
     committed_jobs = sum(len(r.jobs) for r in results)
