@@ -25,7 +25,9 @@ from generation.worker_process import WorkerSpec
 from tests.generation.engine_helpers import spec
 from tests.generation.worker_helpers import build_injecting
 
-pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
+pytestmark = pytest.mark.slow
+# The async tests share the module's event loop, where the shared engine lives.
+MODULE_LOOP = pytest.mark.asyncio(loop_scope="module")
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -67,6 +69,7 @@ async def _until(condition, timeout: float = 180.0) -> None:
         await asyncio.sleep(0.05)
 
 
+@MODULE_LOOP
 async def test_jobs_run_on_both_nodes(engine, cluster):
     import ray
 
@@ -92,6 +95,7 @@ def test_every_port_of_the_cluster_is_on_the_loopback(engine, cluster):
     assert all(host in ("127.0.0.1", "::ffff:127.0.0.1") for host, _ in listening), listening
 
 
+@MODULE_LOOP
 async def test_an_actor_killed_mid_batch_loses_nothing_and_the_other_worker_finishes_it(engine):
     restarts = engine.metrics.worker_restarts
     victim = engine.submit(spec("K1", "SLOW kill me", steps=6))
