@@ -400,6 +400,8 @@ class Engine:
             if engine_gen != self._generation or slot_gen != slot.generation:
                 return False
             slot.running = None
+            # It starts afresh: not a worker to leave the lost batch to (it has no pipelines).
+            slot.loading, slot.modes = True, set()
         self._post(self._batch_lost, batch, reason)
         return True
 
@@ -545,6 +547,7 @@ class Engine:
             slot.running = None
             self._open_batches -= 1  # its end will never be posted
             slot.generation += 1
+            slot.loading, slot.modes = True, set()  # a fresh thread loads a fresh runner
             jobs = [self._jobs.pop(job.spec.job_id, None) for job in batch.jobs]
             self._work.notify_all()
         slot.spawn(self)
