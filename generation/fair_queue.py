@@ -235,6 +235,10 @@ class FairQueue:
         """Every waiting job in turn order (what runs first comes first, batching aside)."""
         return list(self._turn_order())
 
+    def coalesce_keys(self) -> dict[Hashable, str]:
+        """Each coalesce key held now, and the id of the waiting job that holds it (a copy)."""
+        return dict(self._by_key)
+
     # ------------------------------------------------------------------ internals
 
     def _turn_order(self) -> Iterator[QueuedJob]:

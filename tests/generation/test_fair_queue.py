@@ -409,11 +409,20 @@ def test_a_running_job_is_never_replaced_and_other_keys_do_not_coalesce():
     queue.push(keyed("A3", key="other"))
     queue.push(keyed("A4", key=None))
     assert superseded == [] and order(queue) == ["A2", "A3", "A4"]
-    # A cancelled job's key is free again: the next job of the key queues as new.
-    queue.push(keyed("A5"))
-    assert queue.cancel("A5") is not None
-    queue.push(keyed("A6"))
-    assert superseded == [] and order(queue) == ["A6"]
+
+
+def test_a_cancelled_waiting_job_frees_its_key_and_the_next_of_the_key_queues_as_new():
+    superseded: list[str] = []
+    queue = FairQueue(on_superseded=lambda old: superseded.append(old.job_id))
+    queue.push(job("B1"))
+    queue.push(keyed("A1"))
+    assert queue.coalesce_keys() == {"session": "A1"}, "A1 waits, holding its key"
+    assert queue.cancel("A1") is not None
+    assert queue.coalesce_keys() == {}, "no stale key is left behind"
+    assert queue.push(keyed("A2")) == 2
+    assert superseded == [], "A2 replaced nothing: it queued as a new job"
+    assert queue.coalesce_keys() == {"session": "A2"}
+    assert order(queue) == ["B1", "A2"]
 
 
 def test_a_coalesce_key_belongs_to_one_user():
