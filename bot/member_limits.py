@@ -10,6 +10,7 @@ from bot.settings import Settings
 from generation.requests import MAX_STEPS, GenerationRequest
 from storage.models import Guild, QuotaSettings, RoleLimits
 from storage.precedence import role_source
+from storage.repositories.limits import ROLE_LIMIT_RANGES
 
 # The most a slash command can ask for: the built-in ceiling where nobody set a limit.
 BUILT_IN_MAX_COUNT = 4
@@ -25,6 +26,16 @@ BIGGER_IS_MORE = {
     "max_side": True,
     "daily_images": True,
 }
+
+
+def engine_queue_ceiling(settings: Settings) -> int:
+    """The engine's per-user queue cap: a ceiling above every cap a member may be given.
+
+    The member's own cap (their roles over the server's over LCM_QUEUE_PER_USER) is enforced by
+    the bot's UserGate at admission; a role or /server settings may raise it up to the top of
+    ROLE_LIMIT_RANGES, so an engine capped at LCM_QUEUE_PER_USER would refuse what the role allows.
+    """
+    return max(settings.lcm_queue_per_user, ROLE_LIMIT_RANGES["max_queued_per_user"][1])
 
 
 @dataclass(frozen=True)

@@ -145,6 +145,7 @@ async def serve(settings: Settings, **bot_options) -> None:
     quiet_model_libraries()
 
     from bot.app import LcmBot
+    from bot.member_limits import engine_queue_ceiling
     from generation.devices import resolve_device, resolve_dtype
     from generation.engine import Engine, EngineConfig
     from generation.engine.placement import worker_devices
@@ -168,7 +169,8 @@ async def serve(settings: Settings, **bot_options) -> None:
     log.info("database migrated to revision %s", migrate.head_revision())
     config = EngineConfig(
         batch_budget=settings.lcm_batch_images * family.default_size**2,
-        per_user_cap=settings.lcm_queue_per_user,
+        # Each member's own cap is the gate's (bot/cooldowns.py): the engine's is a ceiling.
+        per_user_cap=engine_queue_ceiling(settings),
         global_cap=settings.lcm_queue_total,
         job_timeout_s=settings.lcm_job_timeout_s,
     )

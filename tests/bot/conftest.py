@@ -12,6 +12,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from bot.app import LcmBot
+from bot.member_limits import engine_queue_ceiling
 from bot.settings import Settings
 from generation.engine import Engine, EngineConfig
 from generation.requests import GenerationRequest
@@ -132,20 +133,29 @@ def bot_overrides() -> dict:
 @pytest.fixture
 async def harness(database_url, tiny_pipelines, limits, bot_overrides) -> AsyncIterator[BotHarness]:
     runner = RecordingRunner(tiny_pipelines)
-    config = EngineConfig(batch_budget=8 * TINY_PIXELS, per_user_cap=50, global_cap=500)
-    engine = Engine(
-        lambda: runner, family=tiny_pipelines.family, styles=tiny_pipelines.styles, config=config
-    )
     database = Database.open(database_url)
     try:
-        async with DiscordDouble(limits=limits) as double, engine:
+        async with DiscordDouble(limits=limits) as double:
             settings = bot_settings(double, database_url, **bot_overrides)
-            bot = make_bot(settings, engine, database, tiny_pipelines)
-            async with double.running(bot):
-                harness = BotHarness(double, bot, engine, database, runner, settings)
-                yield harness
-                runner.gate.set()
-                await asyncio.wait_for(harness.idle(), 60)
+            # The engine's caps from the settings, as bot/run.py sets them in production.
+            config = EngineConfig(
+                batch_budget=8 * TINY_PIXELS,
+                per_user_cap=engine_queue_ceiling(settings),
+                global_cap=500,
+            )
+            engine = Engine(
+                lambda: runner,
+                family=tiny_pipelines.family,
+                styles=tiny_pipelines.styles,
+                config=config,
+            )
+            async with engine:
+                bot = make_bot(settings, engine, database, tiny_pipelines)
+                async with double.running(bot):
+                    harness = BotHarness(double, bot, engine, database, runner, settings)
+                    yield harness
+                    runner.gate.set()
+                    await asyncio.wait_for(harness.idle(), 60)
     finally:
         runner.gate.set()
         runner.release.set()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from tests.bot.test_bot_commands import reply_of
 
 
@@ -211,3 +213,25 @@ async def test_a_channel_default_preset_applies_there_and_says_so(harness):
     result = await job.wait_for_followup(timeout=30)
     await harness.idle()
     assert "2 steps" in result.content and "steps from channel default" in result.content
+
+
+@pytest.mark.parametrize("bot_overrides", [{"lcm_queue_per_user": 1}])
+async def test_a_role_queue_cap_above_the_bots_default_admits_that_many_waiting_jobs(harness):
+    double, runner = harness.double, harness.runner
+    patron = double.add_role(double.guild, "Patron")
+    double.give_role(double.guild, double.user, patron)
+    await double.push_guilds()
+    saved = await admin_says(double, "server", {"role": patron, "max_queued": 3}, "limits")
+    assert "Saved." in saved and "3 jobs waiting" in saved
+
+    runner.gate.clear()  # the worker is busy with the owner's job: the member's jobs wait
+    busy = await double.invoke("imagine", {"prompt": "GATE a long render"}, user=double.owner)
+    await busy.wait_for_original(lambda m: "Rendering" in (m.content or ""), timeout=30)
+    for i in range(3):
+        job = await double.invoke("imagine", {"prompt": f"waiting {i}"})
+        queued = await job.wait_for_original(lambda m: bool(m.content), timeout=30)
+        assert "Queued" in queued.content, queued.content
+    assert len(harness.engine.waiting_jobs(double.user.id)) == 3
+    fourth = await reply_of(await double.invoke("imagine", {"prompt": "one more"}), timeout=30)
+    assert "You already have 3 jobs waiting (you may have 3 here)" in fourth
+    assert "Cancelling" in await reply_of(await double.invoke("cancel"))
