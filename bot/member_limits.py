@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from bot.refusal import Refusal
 from bot.settings import Settings
+from generation.families import Mode
 from generation.requests import MAX_STEPS, GenerationRequest
 from storage.models import Guild, QuotaSettings, RoleLimits
 from storage.precedence import role_source
@@ -65,8 +66,8 @@ class MemberLimits:
         """
         used = {
             "max_count": ("count", request.count),
-            "max_steps": ("steps", request.steps or 0),
-            "max_side": ("size", max(request.width or 0, request.height or 0)),
+            "max_steps": ("steps", steps_run(request)),
+            "max_side": ("size", limited_side(request)[0]),
         }
         granted = {}
         for name, (key, value) in used.items():
@@ -82,18 +83,51 @@ class MemberLimits:
                 f"You may make at most {self.max_count} images per job here "
                 f"({self.sources['max_count']}); this job asks for {request.count}."
             )
-        if request.steps is not None and request.steps > self.max_steps:
+        steps = steps_run(request)
+        if steps > self.max_steps:
             raise Refusal(
                 f"You may use at most {self.max_steps} steps here "
-                f"({self.sources['max_steps']}); this job asks for {request.steps}."
+                f"({self.sources['max_steps']}); this job asks for {steps}."
             )
-        side = max(request.width or 0, request.height or 0)
+        side, (width, height) = limited_side(request)
         if self.max_side is not None and side > self.max_side:
+            upscale = request.mode == Mode.UPSCALE
+            what = "the picture to upscale" if upscale else "this one"
+            advice = "Upscale a smaller picture." if upscale else "Pick a smaller size or aspect."
             raise Refusal(
                 f"Pictures here may be at most {self.max_side} pixels on their longer side "
-                f"({self.sources['max_side']}); this one is {request.width}×{request.height}. "
-                "Pick a smaller size or aspect."
+                f"({self.sources['max_side']}); {what} is {width}×{height}. {advice}"
             )
+
+
+def steps_run(request: GenerationRequest) -> int:
+    """The denoising steps a validated request really runs: what a steps limit is about.
+
+    A limit on steps bounds GPU work per job, so it counts the scheduler's steps, not the
+    recipe's number: img2img-like modes run steps × strength (an upscale's creative pass is 8 at
+    0.3, i.e. 2), and a subtle upscale runs the upscaler model alone, no denoising step at all.
+    Comparing the recipe's 8 with a server's 4 would refuse every upscale button there.
+    """
+    if request.steps is None:
+        return 0
+    if request.mode == Mode.UPSCALE and request.upscale_kind != "creative":
+        return 0
+    return request.denoising_steps
+
+
+def limited_side(request: GenerationRequest) -> tuple[int, tuple[int, int]]:
+    """The longer side a size limit applies to, and the size it is measured on.
+
+    Usually the output. An upscale's is its input picture: the upscaler and the creative pass
+    both work in tiles (generation/upscale.py), so neither memory nor steps grow with the output,
+    and a limit on the output would forbid ever upscaling a picture of the server's largest
+    size. Outpaint renders its whole canvas in one pass, so its output stays limited.
+    """
+    if request.mode == Mode.UPSCALE and request.image is not None:
+        width, height = request.image.size
+    else:
+        width, height = request.width or 0, request.height or 0
+    return max(width, height), (width, height)
 
 
 def member_limits(

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-import pytest
+import io
 
+import pytest
+from PIL import Image
+
+from bot.admission import Draft, request_from_draft
 from bot.cooldowns import Cooldowns, UserGate
+from bot.grow_actions import grow_parameters
+from bot.jobs import JobContext
 from bot.member_limits import member_limits
 from bot.refusal import Refusal
 from bot.settings import Settings
+from generation.families import Mode
 from storage.models import Guild, QuotaSettings, RoleLimits
 
 GUILD = 900_000_000_000_000_001
@@ -84,3 +91,33 @@ def test_the_gate_takes_the_members_cooldown_and_queue_cap():
     with pytest.raises(Refusal, match="You already have 5 jobs waiting \\(you may have 5 here\\)"):
         gate.claim(3, guild, plain)
     gate.claim(4, guild, booster)
+
+
+def grown_request(tiny_family, action: str, side: int):
+    """The request a grow button really builds from a side × side picture of a txt2img job."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (side, side), (90, 120, 200)).save(buffer, "PNG")
+    parent = {"mode": "txt2img", "prompt": "a fox", "size": f"{side}x{side}", "steps": 4}
+    values = grow_parameters(parent, action)
+    context = JobContext(user_id=1, guild_id=GUILD, channel_id=2, command="upscale")
+    inputs = {"image": buffer.getvalue()}
+    draft = Draft(Mode(values["mode"]), "a fox", values, context, inputs=inputs)
+    request, _ = request_from_draft(draft, tiny_family, None)
+    return request
+
+
+def test_upscale_buttons_pass_a_four_step_and_picture_sized_limit(tiny_family):
+    guild = Guild.defaults(GUILD)
+    guild.max_steps = 4  # the natural LCM limit
+    limits = limits_of(role(GUILD, max_side=128), guild=guild)
+    for action in ("up2", "up4", "up2c", "up4c"):
+        # The recipe says 8 steps at strength 0.3: a creative pass runs 2, a subtle one none;
+        # the output is 2× or 4× the 128 px picture, but the upscale works in tiles.
+        limits.check(grown_request(tiny_family, action, 128))
+    # The limits still hold: on the picture to upscale, and on the steps other modes run.
+    with pytest.raises(Refusal, match="the picture to upscale is 192×192"):
+        limits.check(grown_request(tiny_family, "up2", 192))
+    with pytest.raises(Refusal, match=r"at most 2 steps here .*this job asks for 4"):
+        limits_of(role(GUILD, max_steps=2)).check(grown_request(tiny_family, "zoom2", 64))
+    with pytest.raises(Refusal, match="this one is 256×256"):
+        limits.check(grown_request(tiny_family, "zoom2", 128))  # outpaint renders its canvas
