@@ -13,6 +13,7 @@ import discord
 from bot.delivery_targets import ChannelTarget, InteractionTarget
 from bot.job_parameters import journal_parameters
 from bot.logs import bind_log_context
+from bot.mod_log_entries import log_picture
 from bot.render import queued_text, rendering_text, result_caption
 from bot.result_files import build_result_files
 from bot.status_throttle import StatusThrottle
@@ -84,7 +85,7 @@ class JobService:
         view_for: Callable[[int, bool, int, bool], discord.ui.View | None],
         status_interval_s: float = 1.0,
         # Told of every result posted (the moderators' log): (job id, context, result, where,
-        # the first unspoilered picture's bytes or None, how many pictures were withheld).
+        # the picture for its thumbnail (log_picture) or None, how many pictures were withheld).
         on_posted: Callable[..., Awaitable[None]] | None = None,
     ) -> None:
         self.engine = engine
@@ -261,17 +262,24 @@ class JobService:
         pictures = sum(not f.filename.startswith(("edges", "SPOILER_edges")) for f in files.files)
         edges = result.control_image is not None
         view = self._view_for(job_id, bool(result.animations), pictures, edges)
-        # Read before posting: discord.py closes the files it sends.
-        shown = next(
-            (f.fp.getvalue() for f in files.files if not f.spoiler and f.filename[:5] != "edges"),
-            None,
-        )
         posted = await target.post(caption, files=files.files, view=view)
         if self._on_posted is not None:
+            # By the job's flags, as for a picture shown in place (never by file names).
+            shown = await asyncio.to_thread(log_picture, result, context.channel_nsfw)
             await self._on_posted(job_id, context, result, posted, shown, files.blocked)
         await self.database.jobs.finish(
-            job_id, result_channel_id=posted.channel_id, result_message_id=posted.message_id
+            job_id,
+            result_channel_id=posted.channel_id,
+            result_message_id=posted.message_id,
+            flagged_seeds=flagged_seeds(result),
         )
+
+
+def flagged_seeds(result: GenerationResult) -> list[int] | None:
+    """The seeds of the pictures the safety check flagged; None when no check ran."""
+    if result.nsfw is None:
+        return None
+    return [seed for seed, flagged in zip(result.seeds, result.nsfw, strict=False) if flagged]
 
 
 async def journal_job(

@@ -18,7 +18,7 @@ import discord
 
 from bot.delivery_targets import NO_PINGS, PostedMessage
 from bot.jobs import JobContext
-from bot.mod_log_entries import first_unflagged_png, message_link, posted_text, thumbnail
+from bot.mod_log_entries import log_picture, message_link, posted_text, thumbnail
 from generation.requests import GenerationResult
 from storage.models import ModLogEntry
 from storage.repositories.mod_log import ModLogRepository
@@ -131,7 +131,7 @@ class ModLog:
         shown: bytes | None,
         withheld: int,
     ) -> None:
-        """A result went out: its entry, with a thumbnail of its first unspoilered picture."""
+        """A result went out: its entry, with a thumbnail of ``shown`` (see log_picture)."""
         await self.sheet_posted(
             job_id, context, result.request.prompt, posted, shown, withheld=withheld
         )
@@ -140,7 +140,7 @@ class ModLog:
         self, job_id: int, context: JobContext, result: GenerationResult, posted: PostedMessage
     ) -> None:
         """A picture shown in place in a public message (not posted through JobService)."""
-        shown = await asyncio.to_thread(first_unflagged_png, result)
+        shown = await asyncio.to_thread(log_picture, result, context.channel_nsfw)
         await self.sheet_posted(job_id, context, result.request.prompt, posted, shown)
 
     async def sheet_posted(

@@ -67,6 +67,14 @@ def first_unflagged_png(result) -> bytes | None:
     return None
 
 
+def log_picture(result, channel_nsfw: bool) -> bytes | None:
+    """The picture a result's log entry shows: the first the safety check did not flag, and
+    none from an NSFW channel where no check ran (the log channel may be safe for work)."""
+    if result.nsfw is None and channel_nsfw:
+        return None
+    return first_unflagged_png(result)
+
+
 def thumbnail(data: bytes) -> bytes | None:
     """A small PNG of a posted picture (the first frame of an animation); None if unreadable."""
     try:

@@ -19,14 +19,59 @@ STAR = "⭐"
 _JOB_ID = re.compile(r"lcm:[a-z0-9-]+:([0-9]{1,19})")
 
 
-def _pictures(message: discord.Message | None) -> list[discord.Attachment]:
-    """The result's pictures or animation; not the edge map, and nothing behind a spoiler (the
-    safety check flagged it, and the showcase may be seen by anyone)."""
-    return [
-        a
-        for a in (message.attachments if message else [])
-        if a.filename.startswith("lcm-") and a.filename.endswith((".png", ".webp", ".jpg", ".gif"))
-    ]
+_PICTURE = re.compile(r"lcm-([0-9]{1,20}|grid)\.(?:png|webp|jpg|gif)")
+
+
+def _pictures(message: discord.Message | None, job) -> list[discord.Attachment]:
+    """The result's pictures or animations the safety check did not flag, by the job's flags
+    (an NSFW channel may show flagged ones without a spoiler); not the edge map, and nothing
+    behind a spoiler. A grid goes only when none of the job's pictures was flagged."""
+    flagged = None if job.flagged_seeds is None else set(job.flagged_seeds)
+    shown = []
+    for attachment in message.attachments if message else []:
+        match = _PICTURE.fullmatch(attachment.filename)  # SPOILER_lcm-… never matches
+        if match is None:
+            continue
+        if match[1] == "grid" and flagged:
+            continue
+        if match[1] != "grid" and flagged is not None and int(match[1]) in flagged:
+            continue
+        shown.append(attachment)
+    return shown
+
+
+async def _is_nsfw(bot, channel_id: int, *, unknown: bool) -> bool:
+    """Whether a channel (a thread: its parent) is age-restricted; ``unknown`` if unreadable."""
+    channel = bot.get_channel(channel_id)
+    if channel is None:
+        try:
+            channel = await bot.fetch_channel(channel_id)
+        except discord.HTTPException:
+            return unknown
+    if isinstance(channel, discord.Thread):
+        channel = channel.parent
+        if channel is None:
+            return unknown
+    is_nsfw = getattr(channel, "is_nsfw", None)
+    return bool(is_nsfw()) if is_nsfw else unknown
+
+
+async def nsfw_problem(bot, result_channel_id: int, showcase_channel_id: int) -> str | None:
+    """Why a result in this channel cannot go to the showcase channel; None if it can.
+
+    A result in an age-restricted (NSFW) channel may hold pictures no safety check saw; it goes
+    only to an NSFW showcase channel.
+    """
+    if not await _is_nsfw(bot, result_channel_id, unknown=True):
+        return None
+    if await _is_nsfw(bot, showcase_channel_id, unknown=False):
+        return None
+    return (
+        f"This result is in an age-restricted (NSFW) channel, and the showcase channel "
+        f"<#{showcase_channel_id}> is not NSFW: results from NSFW channels go only to an NSFW "
+        "showcase channel. A moderator can mark the showcase channel NSFW, or choose an NSFW "
+        "one with /server showcase-channel."
+    )
 
 
 async def showcase(interaction: discord.Interaction, job) -> None:
@@ -43,9 +88,14 @@ async def showcase(interaction: discord.Interaction, job) -> None:
             "This server has no showcase channel; a moderator can set one with "
             "/server showcase-channel."
         )
-    pictures = _pictures(interaction.message)
-    if not pictures:
-        raise Refusal("This result has no picture that can be shown (spoilered ones stay here).")
+    problem = await nsfw_problem(bot, interaction.channel_id, settings.showcase_channel_id)
+    if problem:
+        raise Refusal(problem)
+    if not _pictures(interaction.message, job):
+        raise Refusal(
+            "This result has no picture that can be shown (ones the safety check flagged stay "
+            "here)."
+        )
     await interaction.response.defer(ephemeral=True, thinking=True)
     link, new = await post_to_showcase(bot, job, interaction.message, guild_id, settings)
     if new:
@@ -70,7 +120,8 @@ async def post_to_showcase(
             return message_link(guild_id, post.channel_id, post.message_id), False
         return "it is being posted", False
     try:
-        files = [discord.File(io.BytesIO(await a.read()), a.filename) for a in _pictures(message)]
+        pictures = _pictures(message, job)
+        files = [discord.File(io.BytesIO(await a.read()), a.filename) for a in pictures]
         back = message_link(guild_id, message.channel.id, message.id)
         prompt = discord.utils.escape_markdown(str(job.parameters.get("prompt", ""))[:PROMPT_SHOWN])
         channel = bot.get_partial_messageable(settings.showcase_channel_id, guild_id=guild_id)
@@ -114,10 +165,14 @@ async def on_reaction(bot, payload: discord.RawReactionActionEvent) -> bool:
     message = await channel.fetch_message(payload.message_id)  # the count is not in the event
     stars = next((r.count for r in message.reactions if str(r.emoji) == STAR), 0)
     job_id = _job_of(message)
-    if stars < settings.showcase_reactions or job_id is None or not _pictures(message):
+    if stars < settings.showcase_reactions or job_id is None:
         return False
     job = await bot.database.jobs.get(job_id)
-    if job is None:
+    if job is None or not _pictures(message, job):
+        return False
+    problem = await nsfw_problem(bot, payload.channel_id, settings.showcase_channel_id)
+    if problem:
+        log.info("result %s not showcased by reactions: %s", payload.message_id, problem)
         return False
     _, new = await post_to_showcase(bot, job, message, payload.guild_id, settings)
     return new

@@ -285,6 +285,9 @@ class Job(Base):
     run_seconds: Mapped[float | None] = mapped_column(Float)
     result_channel_id: Mapped[int | None] = mapped_column(BigInteger)
     result_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    # Seeds of the posted pictures the safety check flagged; None when no check ran. The
+    # showcase reads these, never the file names (an NSFW channel may show flagged ones plainly).
+    flagged_seeds: Mapped[list[int] | None]
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"))
     error: Mapped[str | None] = mapped_column(Text)
 

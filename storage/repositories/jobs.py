@@ -136,15 +136,22 @@ class JobRepository:
             return job
 
     async def finish(
-        self, job_id: int, *, result_channel_id: int, result_message_id: int
+        self,
+        job_id: int,
+        *,
+        result_channel_id: int,
+        result_message_id: int,
+        flagged_seeds: Sequence[int] | None = None,
     ) -> Job | None:
-        """Mark a running job finished with the message that holds its result."""
+        """Mark a running job finished with the message that holds its result, and the seeds
+        of the pictures the safety check flagged (None: no check ran)."""
         async with write_session(self._sessions) as session:
             job = await self._locked(session, job_id)
             if job is None or job.status != JobStatus.RUNNING:
                 return None
             job.result_channel_id = snowflake(result_channel_id, "result_channel_id")
             job.result_message_id = snowflake(result_message_id, "result_message_id")
+            job.flagged_seeds = None if flagged_seeds is None else [int(s) for s in flagged_seeds]
             self._end(job, JobStatus.FINISHED)
             return job
 

@@ -10,7 +10,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from tests.bot.test_bot_blocklist import with_log_channel
+from storage.models import NsfwPolicy
+from tests.bot.test_bot_blocklist import admin, entries, with_log_channel
+from tests.bot.test_bot_showcase import press
 
 SEED = 4242
 
@@ -88,6 +90,8 @@ async def test_of_two_pictures_the_flagged_one_appears_in_no_message(harness, ti
         await harness.idle()
 
     assert "1 image(s) withheld" in result.content
+    job = (await harness.database.jobs.recent(user_id=double.user.id))[0]
+    assert job.flagged_seeds == [SEED], "the job keeps its flags (the showcase reads them)"
     assert [a.filename for a in result.attachments] == [f"lcm-{SEED + 1}.png"]
     assert np.array_equal(pixels(result.attachments[0].data), kept), "the unflagged picture"
     new = [a for a in every_attachment(double) if a.id not in before]
@@ -96,3 +100,36 @@ async def test_of_two_pictures_the_flagged_one_appears_in_no_message(harness, ti
         assert f"{SEED}." not in attachment.filename, attachment.filename
         if attachment.content_type.startswith("image/"):
             assert not np.array_equal(pixels(attachment.data), flagged), attachment.filename
+
+
+async def test_pictures_no_check_saw_in_an_nsfw_channel_reach_no_safe_channel(harness):
+    """Under allow_in_nsfw_channels no safety check runs in an NSFW channel, and its pictures are
+    posted plainly (no spoiler). Neither the log's thumbnail nor the showcase may carry them
+    into a safe-for-work channel; an NSFW showcase channel takes them."""
+    double, database = harness.double, harness.database
+    await database.guilds.upsert(double.guild.id, nsfw_policy=NsfwPolicy.ALLOW_IN_NSFW_CHANNELS)
+    after_dark = double.add_text_channel(double.guild, "after-dark", nsfw=True)
+    showcase = double.add_text_channel(double.guild, "showcase")
+    adult_showcase = double.add_text_channel(double.guild, "showcase-after-dark", nsfw=True)
+    log_channel = await with_log_channel(double)  # pushes the guild with its new channels
+    await admin(double, "showcase-channel", {"channel": showcase})
+    options = {"prompt": "two lanterns", "count": 2, "seed": SEED, "steps": 1}
+    record = await double.invoke("imagine", options, channel=after_dark)
+    result = await record.wait_for_followup(timeout=30)
+    await harness.idle()
+    names = [a.filename for a in result.attachments]
+    assert names == [f"lcm-{SEED}.png", f"lcm-{SEED + 1}.png"], "shown plainly, unchecked"
+    job = (await database.jobs.recent(user_id=double.user.id))[0]
+    assert job.flagged_seeds is None, "no check ran"
+
+    [entry] = entries(double, log_channel, f"job {job.id}")
+    assert entry.attachments == [], "no unchecked thumbnail in the log channel"
+
+    answer = await press(double, result, job.id)
+    assert "NSFW" in answer and f"<#{showcase.id}>" in answer, answer
+    assert double.messages_in(showcase) == []
+
+    await admin(double, "showcase-channel", {"channel": adult_showcase})
+    assert "Posted to the showcase" in await press(double, result, job.id)
+    [posted] = double.messages_in(adult_showcase)
+    assert [a.data for a in posted.attachments] == [a.data for a in result.attachments]

@@ -12,10 +12,16 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from storage.migrate import keep_sqlite_sequence
+
 revision: str = "0003"
 down_revision: str | Sequence[str] | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+
+# Batch mode rebuilds `jobs` on SQLite; the rebuilt table must keep AUTOINCREMENT (see models.Job).
+_JOBS_TABLE = {"sqlite_autoincrement": True}
 
 
 def _id(name: str) -> sa.Column:
@@ -27,6 +33,12 @@ def _when(name: str, *, nullable: bool = False) -> sa.Column:
 
 
 def upgrade() -> None:
+    with (
+        keep_sqlite_sequence("jobs"),
+        op.batch_alter_table("jobs", table_kwargs=_JOBS_TABLE) as jobs,
+    ):
+        # The seeds of the pictures the safety check flagged (the showcase leaves them out).
+        jobs.add_column(sa.Column("flagged_seeds", sa.JSON(), nullable=True))
     op.create_table(
         "moderation_settings",
         _id("guild_id"),
@@ -104,3 +116,8 @@ def downgrade() -> None:
     op.drop_table("mod_log_entries")
     op.drop_table("blocklist_entries")
     op.drop_table("moderation_settings")
+    with (
+        keep_sqlite_sequence("jobs"),
+        op.batch_alter_table("jobs", table_kwargs=_JOBS_TABLE) as jobs,
+    ):
+        jobs.drop_column("flagged_seeds")
