@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import re
@@ -134,8 +135,26 @@ async def post_to_showcase(
     except BaseException:
         await moderation.release_showcase(job.id)  # nothing posted: a later try may post
         raise
-    await moderation.showcase_posted(job.id, posted.id)
+    await _record_post(moderation, job.id, posted.id)
     return message_link(guild_id, settings.showcase_channel_id, posted.id), True
+
+
+async def _record_post(moderation, job_id: int, message_id: int, tries: int = 3) -> None:
+    """Mark the claim posted; the post is out, so a failure here is retried, then logged (the
+    claim then frees itself after SHOWCASE_CLAIM_EXPIRES, and a repost uses the same nonce)."""
+    for attempt in range(1, tries + 1):
+        try:
+            await moderation.showcase_posted(job_id, message_id)
+            return
+        except Exception:
+            if attempt == tries:
+                log.exception(
+                    "showcase post %s of job %s is out but could not be recorded",
+                    message_id,
+                    job_id,
+                )
+                return
+            await asyncio.sleep(0.2 * 2**attempt)
 
 
 class ShowcaseReactions(commands.Cog):

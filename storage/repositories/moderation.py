@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.engine import read_session, write_session
@@ -20,9 +23,20 @@ from storage.repositories._values import insert_for, snowflake
 CHANNELS = ("log", "showcase")
 
 
+# A showcase claim whose post was never recorded (the process died between the claim and the
+# record, or the record failed) is free again after this; the repost uses the same nonce.
+SHOWCASE_CLAIM_EXPIRES = timedelta(minutes=3)
+
+
 class ModerationRepository:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self._sessions = sessions
+        self._clock = clock  # injectable: a test moves it past a claim's expiry
 
     # -- channels --------------------------------------------------------------------------
     async def settings(self, guild_id: int) -> ModerationSettings:
@@ -128,20 +142,32 @@ class ModerationRepository:
     ) -> ShowcasePost | None:
         """Claim job ``job_id``'s place in the showcase; None (nothing claimed) if it has one.
 
-        The claim is what makes a double press post once: only one of two presses inserts.
+        The claim is what makes a double press post once: only one of two presses inserts. A
+        claim never marked posted (its process died, or the record failed) is taken again,
+        by one press, once it is older than SHOWCASE_CLAIM_EXPIRES; its ``created_at`` is the
+        time of the latest claim.
         """
+        now = self._clock()
         async with write_session(self._sessions) as session:
             statement = (
                 insert_for(session)(ShowcasePost)
-                .values(
-                    job_id=job_id, guild_id=guild_id, channel_id=channel_id, created_at=utcnow()
-                )
+                .values(job_id=job_id, guild_id=guild_id, channel_id=channel_id, created_at=now)
                 .on_conflict_do_nothing(index_elements=["job_id"])
             )
             inserted = await session.execute(statement)
             if inserted.rowcount == 0:
-                return None
-            return await session.get(ShowcasePost, job_id)
+                retaken = await session.execute(
+                    update(ShowcasePost)
+                    .where(
+                        ShowcasePost.job_id == job_id,
+                        ShowcasePost.message_id.is_(None),
+                        ShowcasePost.created_at < now - SHOWCASE_CLAIM_EXPIRES,
+                    )
+                    .values(channel_id=channel_id, created_at=now)
+                )
+                if retaken.rowcount == 0:
+                    return None
+            return await session.get(ShowcasePost, job_id, populate_existing=True)
 
     async def showcase_post(self, job_id: int) -> ShowcasePost | None:
         async with read_session(self._sessions) as session:

@@ -9,6 +9,8 @@ import pytest
 from storage.database import Database
 from storage.errors import InvalidValue
 from storage.models import BlockKind, JobStatus
+from storage.repositories.moderation import SHOWCASE_CLAIM_EXPIRES, ModerationRepository
+from tests.storage.test_jobs import Clock
 
 GUILD = 900_000_000_000_000_001
 ADMIN = 1_100_000_000_000_000_001
@@ -75,8 +77,8 @@ async def test_a_log_entry_is_given_up_after_its_tries(db: Database):
     assert await db.mod_log.pending() == []
 
 
-async def test_two_showcase_presses_at_once_claim_one_post(db: Database):
-    job = await db.jobs.record(
+async def a_job(db: Database):
+    return await db.jobs.record(
         user_id=ADMIN,
         channel_id=CHANNEL,
         guild_id=GUILD,
@@ -84,6 +86,10 @@ async def test_two_showcase_presses_at_once_claim_one_post(db: Database):
         parameters={"prompt": "x"},
         seeds=[1],
     )
+
+
+async def test_two_showcase_presses_at_once_claim_one_post(db: Database):
+    job = await a_job(db)
     claims = await asyncio.gather(
         *(db.moderation.claim_showcase(job.id, GUILD, CHANNEL) for _ in range(4))
     )
@@ -96,3 +102,27 @@ async def test_two_showcase_presses_at_once_claim_one_post(db: Database):
     assert (await db.jobs.get(job.id)).status is JobStatus.QUEUED
     await db.jobs.delete(job.id)
     assert await db.moderation.showcase_post(job.id) is None, "gone with its job"
+
+
+async def test_a_showcase_claim_left_by_a_dead_process_frees_itself(db: Database):
+    """A claim whose post never got recorded (the process died, or recording failed) is taken
+    again once it is older than SHOWCASE_CLAIM_EXPIRES, by exactly one of several presses; a
+    recorded post is never taken again."""
+    clock = Clock()
+    moderation = ModerationRepository(db.sessions, clock=clock)
+    job = await a_job(db)
+    assert await moderation.claim_showcase(job.id, GUILD, CHANNEL) is not None
+    # ... and the process dies before showcase_posted.
+    clock.advance(SHOWCASE_CLAIM_EXPIRES.total_seconds() - 1)
+    assert await moderation.claim_showcase(job.id, GUILD, CHANNEL) is None, "still posting"
+    clock.advance(2)
+    claims = await asyncio.gather(
+        *(moderation.claim_showcase(job.id, GUILD, CHANNEL + 1) for _ in range(4))
+    )
+    [claim] = [c for c in claims if c is not None]
+    assert (claim.channel_id, claim.message_id, claim.created_at) == (CHANNEL + 1, None, clock())
+    assert await moderation.claim_showcase(job.id, GUILD, CHANNEL) is None, "claimed anew"
+    await moderation.showcase_posted(job.id, 999)
+    clock.advance(SHOWCASE_CLAIM_EXPIRES.total_seconds() * 10)
+    assert await moderation.claim_showcase(job.id, GUILD, CHANNEL) is None, "posted: kept"
+    assert (await moderation.showcase_post(job.id)).message_id == 999
