@@ -189,6 +189,7 @@ class AdmissionService:
         *,
         submit: Submit | None = None,
         paced: bool = True,
+        replaces_waiting: Callable[[], bool] | None = None,
     ) -> int | None:
         """Admit the job ``draft_for`` builds for ``interaction`` (already deferred, or not).
 
@@ -196,7 +197,9 @@ class AdmissionService:
         ``what`` names the way in ("/imagine", "Re-roll") in messages, logs and metrics.
         ``submit`` journals and queues the checked job itself (default: JobService.start, which
         posts the result); ``paced=False`` skips the cooldown, for a nudge click, whose session
-        keeps at most one render waiting (latest wins) instead.
+        keeps at most one render waiting (latest wins) instead. The member's queue cap still
+        holds, unless ``replaces_waiting()`` says the job will replace a waiting job of its
+        coalesce key (it then takes no new place in the queue).
         """
 
         async def drafts_for(guild: Guild) -> list[Draft]:
@@ -211,7 +214,7 @@ class AdmissionService:
             )
 
         try:
-            return await self._admit(interaction, drafts_for, submit_all, paced)
+            return await self._admit(interaction, drafts_for, submit_all, paced, replaces_waiting)
         except Exception as exc:
             await self.answer_failure(interaction, what, exc)
             return None
@@ -239,6 +242,7 @@ class AdmissionService:
         drafts_for: Callable[[Guild], Awaitable[list[Draft]]],
         submit_all: Callable[[list[Built]], Awaitable[T]],
         paced: bool,
+        replaces_waiting: Callable[[], bool] | None = None,
     ) -> T:
         if self._jobs.stopping:
             raise Refusal(RESTARTING)
@@ -247,7 +251,13 @@ class AdmissionService:
             check_permissions(interaction)
             guild = await self.guild(interaction.guild_id)
             member = await self.member(interaction, guild)
-            claim = self.gate.claim(interaction.user.id, guild, member.limits) if paced else None
+            claim = None
+            if paced:
+                claim = self.gate.claim(interaction.user.id, guild, member.limits)
+            elif replaces_waiting is None or not replaces_waiting():
+                # Unpaced skips the cooldown only: a click that adds a render to the queue
+                # (not one replacing its session's waiting render) is within the member's cap.
+                self.gate.check_queue(interaction.user.id, guild, member.limits)
             try:
                 drafts = await drafts_for(guild)
                 prompts = list(dict.fromkeys(draft.prompt for draft in drafts))

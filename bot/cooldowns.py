@@ -91,19 +91,30 @@ class UserGate:
         claim if no job comes of it (a refused upload, a full queue, a storage error): the
         cooldown paces accepted jobs, not attempts, so a user who fixes a typo does not wait.
         """
+        self.check_queue(user_id, guild, limits)
         if limits is not None:
-            cap, cooldown_s = limits.max_queued_per_user, limits.cooldown_seconds
+            cooldown_s = limits.cooldown_seconds
         else:
-            cap = guild.max_queued_per_user or self._settings.lcm_queue_per_user
             cooldown_s = (
                 guild.cooldown_seconds
                 if guild.cooldown_seconds is not None
                 else self._settings.lcm_cooldown_s
             )
+        return self.cooldowns.claim(user_id, float(cooldown_s))
+
+    def check_queue(self, user_id: int, guild: Guild, limits: MemberLimits | None = None) -> None:
+        """Refuse when the user already has as many jobs waiting as they may have here.
+
+        Alone (no cooldown) for an unpaced job: a nudge click, which still takes a place in the
+        queue unless it replaces the waiting render of its own session.
+        """
+        if limits is not None:
+            cap = limits.max_queued_per_user
+        else:
+            cap = guild.max_queued_per_user or self._settings.lcm_queue_per_user
         waiting = len(self._waiting_jobs(user_id))
         if waiting >= cap:
             raise Refusal(
                 f"You already have {waiting} jobs waiting (you may have {cap} here); "
                 "wait for one to finish or /cancel one."
             )
-        return self.cooldowns.claim(user_id, float(cooldown_s))

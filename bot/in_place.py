@@ -128,9 +128,22 @@ class InPlaceRenders:
             admitted.extend(await queue_jobs(self._database, self._engine, jobs, coalesce_key=key))
             return admitted[0].job_id
 
-        # Unpaced: the coalesce key keeps one render of this message waiting, at most.
+        def replaces_waiting() -> bool:
+            # The session's newest job, if still waiting, holds its coalesce key: this click's
+            # job takes its place. If it starts before this one is queued, the click adds one
+            # waiting job and removes one: the user's count never grows past what was checked.
+            waiting = self._engine.waiting_jobs(interaction.user.id)
+            return str(session.parent_id) in {job_id for job_id, _ in waiting}
+
+        # Unpaced: the coalesce key keeps one render of this message waiting, at most; a click
+        # that adds one (a second panel) is still within the member's queue cap.
         new_id = await self._admissions.admit(
-            interaction, what, draft_for, submit=submit, paced=False
+            interaction,
+            what,
+            draft_for,
+            submit=submit,
+            paced=False,
+            replaces_waiting=replaces_waiting,
         )
         if new_id is None:
             return  # refused (the user was told privately): the session stays as it was

@@ -243,3 +243,44 @@ async def test_a_render_outliving_the_click_token_still_reaches_the_user(harness
     job = await harness.database.jobs.get(nudged)
     assert job.status == JobStatus.FINISHED and job.result_message_id == posted[0].id
     assert double.take_violations(Rule.TOKEN_EXPIRED)
+
+
+async def test_nudge_clicks_keep_to_the_members_queue_cap_unless_they_replace_a_waiting_render(
+    harness,
+):
+    double, runner, engine = harness.double, harness.runner, harness.engine
+    renders = harness.bot.get_cog("NudgeCog").renders
+    runner.gate.set()
+    result = await (
+        await double.invoke("imagine", {"prompt": "a lighthouse", "seed": 5})
+    ).wait_for_followup(timeout=30)
+    await harness.idle()
+    origin = int(result.custom_ids()[0].split(":")[2])
+    panels = [
+        await (await double.click(result, f"lcm:nudge:{origin}")).wait_for_followup(timeout=30)
+        for _ in range(2)
+    ]
+    saved = await (
+        await double.invoke("server", {"max_queued": 1}, subcommand="settings", user=double.owner)
+    ).wait_for_response(timeout=30)
+    assert saved.type == 4
+
+    runner.gate.clear()  # the owner's render holds the worker: the member's renders wait
+    busy = await double.invoke("imagine", {"prompt": "GATE a long render"}, user=double.owner)
+    await busy.wait_for_original(lambda m: "Rendering" in (m.content or ""), timeout=30)
+    first = await double.click(panels[0], f"lcm:tweak:seed-up:{origin}")
+    await double.wait_until(
+        lambda: len(engine.waiting_jobs(double.user.id)) == 1 or None, 30, "click 1 waiting"
+    )
+    superseded = engine.snapshot().superseded
+    again = await double.click(panels[0], f"lcm:tweak:seed-up:{origin}")  # replaces click 1
+    await double.wait_until(
+        lambda: engine.snapshot().superseded > superseded or None, 30, "click 2 replaced click 1"
+    )
+    other = await double.click(panels[1], f"lcm:tweak:seed-up:{origin}")  # a second session
+    refusal = await other.wait_for_followup(timeout=30)
+    assert refusal.ephemeral and "You already have 1 jobs waiting" in refusal.content
+    assert len(engine.waiting_jobs(double.user.id)) == 1
+    runner.gate.set()
+    await renders.wait_idle()
+    assert first.followups == [] and again.followups == []
