@@ -345,10 +345,12 @@ class Engine:
             return engine_gen == self._generation and slot_gen == slot.generation
 
         with self._work:
+            slot.waiting = True
             while current() and (
                 not len(self._queue) or self._state == "draining" or self._better_slot(slot)
             ):
                 self._work.wait()
+            slot.waiting = False
             if not current():
                 return None
             picked = self._queue.next_batch(self.config.batch_budget)

@@ -47,6 +47,9 @@ class WorkerSlot:
         self.thread: threading.Thread | None = None
         self.batches = 0  # batches this slot has run, for measurements
         self.loading = True  # building a runner: it takes no batch meanwhile
+        # In the scheduler's wait for work (set and cleared under its lock, which this thread
+        # gives up only inside the wait): a notify may wake it.
+        self.waiting = False
         # Modes whose pipelines this worker has built: a batch of one of them runs here sooner.
         self.modes: set = set()
 

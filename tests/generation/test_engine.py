@@ -200,7 +200,7 @@ async def test_a_batch_goes_to_the_idle_worker_that_has_its_mode_built(pool, tin
         for k in range(2, 6):
             # Both workers back in their wait, the cold one first: without the preference, the
             # cold one would be woken for the job (a condition wakes its waiters in order).
-            await asyncio.sleep(0.5)
+            await _until(lambda: all(slot.waiting for slot in engine.workers))
             await engine.submit(spec(f"A{k}", f"A{k}", **animation)).result()
     assert pool[warm.index].own_calls == 5 and pool[1 - warm.index].own_calls == 0
 
