@@ -162,6 +162,8 @@ class ShowcaseReactions(commands.Cog):
 
     def __init__(self, bot) -> None:
         self.bot = bot
+        # Reaction events handled to the end (posted or not): what a test waits for.
+        self.handled = 0
 
     @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
@@ -169,6 +171,8 @@ class ShowcaseReactions(commands.Cog):
             await on_reaction(self.bot, payload)
         except Exception:
             log.exception("showcasing message %s by reactions failed", payload.message_id)
+        finally:
+            self.handled += 1
 
 
 async def on_reaction(bot, payload: discord.RawReactionActionEvent) -> bool:
