@@ -3,8 +3,8 @@
 Only this module imports Ray, and only the engine's transport imports this module when an address
 is set. The scheduler stays in the bot's process: an actor gets one batch at a time, like a
 worker process, and streams its steps back through a Ray generator. A cancel travels the other
-way on a second actor thread. A lost actor raises WorkerLost here, exactly as a lost process
-does; Ray restarts the actor, and the slot waits for it to load its models again.
+way on a second actor thread, naming its batch. A lost actor raises WorkerLost here, exactly as a
+lost process does; Ray restarts the actor, and the slot waits for it to load its models again.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import os
 import queue
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -68,24 +69,32 @@ class ModelActor:
 
         quiet_model_libraries()
         self._pipelines = build(spec)
-        self._stop = threading.Event()
+        # The batch whose stop came last. A stop runs on the actor's second thread, so it may land
+        # after its batch has ended and the next one begun: it names its batch, and only that
+        # batch stops. Keeping the id (not a flag cleared by run) also keeps a stop that lands
+        # before its batch begins. The driver sends at most one stop per batch, only for the
+        # batch it is running, and one batch at a time, so remembering the last one is enough.
+        self._stopped_batch: str | None = None
 
     def ready(self) -> tuple[int, str, tuple[int, int] | None]:
         """(pid, node id, memory): the slot waits on this, also after Ray restarts the actor."""
         node = ray.get_runtime_context().get_node_id()
         return os.getpid(), node, self._pipelines.memory_bytes()
 
-    def stop(self) -> None:
-        self._stop.set()
+    def stop(self, batch_id: str) -> None:
+        """Stop batch ``batch_id`` at its next step; a stop for any other batch is no stop."""
+        self._stopped_batch = batch_id  # one reference assignment: atomic under the GIL
 
-    def run(self, requests: list):
-        """Yield ("step", k, n) per denoising step, then ("result", …) or ("error", kind, text)."""
-        self._stop.clear()
+    def run(self, batch_id: str, requests: list):
+        """Yield ("step", k, n) per denoising step, then ("result", …) or ("error", kind, text).
+
+        ``batch_id`` is unique per batch: ``stop(batch_id)`` stops this batch and no other.
+        """
         events: queue.Queue = queue.Queue()
 
         def on_step(step: int, total: int) -> bool:
             events.put(("step", step, total))
-            return not self._stop.is_set()
+            return self._stopped_batch != batch_id
 
         def work() -> None:
             events.put(_run_batch(self._pipelines, requests, on_step))
@@ -129,7 +138,8 @@ class RayRunner:
 
     def run(self, requests: Sequence, on_step: Callable[[int, int], bool | None]) -> list:
         started = time.perf_counter()
-        stream = self._actor.run.remote(list(requests))
+        batch_id = uuid.uuid4().hex  # unique across runners too: a stop names its own batch
+        stream = self._actor.run.remote(batch_id, list(requests))
         stop_with: BaseException | None = None
         stopping = False
         while True:
@@ -141,7 +151,7 @@ class RayRunner:
                     except BaseException as exc:  # e.g. the job's time limit
                         stop_with, stopping = exc, True
                     if stopping:
-                        self._actor.stop.remote()  # honoured at the actor's next step
+                        self._actor.stop.remote(batch_id)  # honoured at its next step
                 continue
             if message[0] == "result":
                 self._memory = message[2]

@@ -20,7 +20,9 @@ import pytest_asyncio
 from generation.engine import Engine, EngineConfig
 from generation.engine.ray_local import LocalCluster
 from generation.engine.transport import worker_factories
+from generation.errors import GenerationCancelled
 from generation.events import JobFinished, JobStarted
+from generation.requests import validate_request
 from generation.worker_process import WorkerSpec
 from tests.generation.engine_helpers import spec
 from tests.generation.worker_helpers import build_injecting
@@ -85,6 +87,30 @@ async def test_jobs_run_on_both_nodes(engine, cluster):
     assert all(result.images for result in results)
     ran = [slot.batches - was for slot, was in zip(engine.workers, before, strict=True)]
     assert sum(ran) == 6 and all(ran), f"batches per node: {ran}"
+
+
+@MODULE_LOOP
+async def test_a_stop_through_ray_ends_its_own_batch_and_the_next_batch_runs_to_its_end(engine):
+    """The runner's stop names its batch, and the actor honours it for that batch alone.
+
+    The race of a late stop with the next batch is shown in test_ray_actor, in this process.
+    """
+    # Straight to one slot's runner while the engine has no work: its thread waits for some.
+    await _until(lambda: all(slot.waiting for slot in engine.workers))
+    runner = engine.workers[0].runner
+    request = validate_request(spec("S1", "SLOW stop me", steps=6).request, engine.family)
+    stopped_at: list[int] = []
+
+    def stop_at_once(step: int, total: int) -> bool:
+        stopped_at.append(step)
+        return False
+
+    with pytest.raises(GenerationCancelled):
+        await asyncio.to_thread(runner.run, [request], stop_at_once)
+    assert stopped_at == [1]
+    steps: list[int] = []
+    results = await asyncio.to_thread(runner.run, [request], lambda step, _: steps.append(step))
+    assert steps == [1, 2, 3, 4, 5, 6] and results[0].images
 
 
 def test_every_port_of_the_cluster_is_on_the_loopback(engine, cluster):
