@@ -18,6 +18,7 @@ from bot.jobs import JobContext, JobService
 from bot.member_limits import MemberLimits
 from bot.member_policy import MemberAdmission, MemberPolicy
 from bot.prompt_screen import PromptScreen
+from bot.quotas import QuotaTaken
 from bot.refusal import Refusal, failure_text, is_refusal
 from bot.replies import answer_privately
 from generation.families import Mode, ModelFamily
@@ -27,8 +28,11 @@ from storage.models import Guild, NsfwPolicy
 
 log = logging.getLogger(__name__)
 RESTARTING = "The bot is restarting: nothing was started. Try again in a minute."
-# Journals and queues one checked job, returning its id: (request, context, stored inputs).
-Submit = Callable[[GenerationRequest, JobContext, dict[str, bytes]], Awaitable[int]]
+# Journals and queues one checked job, returning its id: (request, context, stored inputs, the
+# images it took from the day's quota: to hand back if the job ends without running).
+Submit = Callable[
+    [GenerationRequest, JobContext, dict[str, bytes], QuotaTaken | None], Awaitable[int]
+]
 # One checked job: its validated request, its inputs as stored in the journal, its context.
 Built = tuple[GenerationRequest, dict[str, bytes], JobContext]
 T = TypeVar("T")
@@ -205,10 +209,10 @@ class AdmissionService:
         async def drafts_for(guild: Guild) -> list[Draft]:
             return [await draft_for(guild)]
 
-        async def submit_all(built: list[Built]) -> int:
+        async def submit_all(built: list[Built], images: QuotaTaken | None) -> int:
             ((request, stored, context),) = built
             if submit is not None:
-                return await submit(request, context, stored)
+                return await submit(request, context, stored, images)
             return await self._jobs.start(
                 request, context, InteractionTarget(interaction), inputs=stored
             )
@@ -230,8 +234,12 @@ class AdmissionService:
         screened, every job within the member's limits, all their images against the day's
         quota; ``submit_all`` journals and queues them, all or none. None when refused (the
         user has been told why)."""
+
+        async def submit_built(built: list[Built], images: QuotaTaken | None) -> T:
+            return await submit_all(built)
+
         try:
-            return await self._admit(interaction, drafts_for, submit_all, True)
+            return await self._admit(interaction, drafts_for, submit_built, True)
         except Exception as exc:
             await self.answer_failure(interaction, what, exc)
             return None
@@ -240,7 +248,7 @@ class AdmissionService:
         self,
         interaction: discord.Interaction,
         drafts_for: Callable[[Guild], Awaitable[list[Draft]]],
-        submit_all: Callable[[list[Built]], Awaitable[T]],
+        submit_all: Callable[[list[Built], QuotaTaken | None], Awaitable[T]],
         paced: bool,
         replaces_waiting: Callable[[], bool] | None = None,
     ) -> T:
@@ -273,7 +281,7 @@ class AdmissionService:
                     member, sum(request.count for request, _, _ in built)
                 )
                 try:
-                    return await submit_all(built)
+                    return await submit_all(built, images)
                 except BaseException:
                     if images is not None:
                         await images.release()  # not admitted: the images are not spent

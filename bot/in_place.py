@@ -25,6 +25,7 @@ from bot.job_parameters import journal_parameters, upgrade_parameters
 from bot.job_queueing import Admitted, queue_jobs
 from bot.jobs import job_caption
 from bot.nudge_moves import apply_move
+from bot.quotas import QuotaTaken
 from bot.refusal import Refusal
 from bot.result_files import build_result_files
 from bot.views import result_view
@@ -107,6 +108,7 @@ class InPlaceRenders:
             return
         click = session.clicks + 1
         admitted: list[Admitted] = []
+        taken: list[QuotaTaken | None] = []
 
         async def draft_for(guild) -> Draft:
             context = interaction_context(
@@ -122,10 +124,11 @@ class InPlaceRenders:
                 seed=int(parameters["seed"]),
             )
 
-        async def submit(request, context, stored) -> int:
+        async def submit(request, context, stored, images: QuotaTaken | None) -> int:
             key = f"in-place:{session.message_id}"  # latest wins within this message
             jobs = [(request, stored, context)]
             admitted.extend(await queue_jobs(self._database, self._engine, jobs, coalesce_key=key))
+            taken.append(images)
             return admitted[0].job_id
 
         def replaces_waiting() -> bool:
@@ -148,7 +151,9 @@ class InPlaceRenders:
         if new_id is None:
             return  # refused (the user was told privately): the session stays as it was
         session.parameters, session.clicks, session.parent_id = parameters, click, new_id
-        task = asyncio.create_task(self._follow(session, click, admitted[0], interaction, view_for))
+        task = asyncio.create_task(
+            self._follow(session, click, admitted[0], interaction, view_for, taken[0])
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -184,6 +189,7 @@ class InPlaceRenders:
         admitted: Admitted,
         interaction: discord.Interaction,
         view_for: ViewFor,
+        images: QuotaTaken | None = None,
     ) -> None:
         """One click's job: into the journal, and its picture into the message if still newest."""
         journal, job_id = self._database.jobs, admitted.job_id
@@ -206,6 +212,9 @@ class InPlaceRenders:
                     )
                 elif isinstance(event, JobCancelled):
                     # Superseded: a newer click of this message took its place in the queue.
+                    # It never reached the GPU: its images go back to the day's quota.
+                    if event.superseded and images is not None:
+                        await images.release()
                     await journal.cancel(job_id)
                 elif isinstance(event, JobFailed):
                     await journal.fail(job_id, event.reason)

@@ -245,29 +245,36 @@ async def test_a_render_outliving_the_click_token_still_reaches_the_user(harness
     assert double.take_violations(Rule.TOKEN_EXPIRED)
 
 
-async def test_nudge_clicks_keep_to_the_members_queue_cap_unless_they_replace_a_waiting_render(
-    harness,
-):
-    double, runner, engine = harness.double, harness.runner, harness.engine
-    renders = harness.bot.get_cog("NudgeCog").renders
+async def _panels_then_a_busy_worker(harness, server_options, subcommand, panels: int):
+    """A server setting, a first result (1 image) with ``panels`` Nudge panels open on it, then
+    the worker held by the owner's render, so the member's clicks wait in the queue."""
+    double, runner = harness.double, harness.runner
+    saved = await (
+        await double.invoke("server", server_options, subcommand=subcommand, user=double.owner)
+    ).wait_for_response(timeout=30)
+    assert saved.type == 4
     runner.gate.set()
     result = await (
         await double.invoke("imagine", {"prompt": "a lighthouse", "seed": 5})
     ).wait_for_followup(timeout=30)
     await harness.idle()
     origin = int(result.custom_ids()[0].split(":")[2])
-    panels = [
+    opened = [
         await (await double.click(result, f"lcm:nudge:{origin}")).wait_for_followup(timeout=30)
-        for _ in range(2)
+        for _ in range(panels)
     ]
-    saved = await (
-        await double.invoke("server", {"max_queued": 1}, subcommand="settings", user=double.owner)
-    ).wait_for_response(timeout=30)
-    assert saved.type == 4
-
-    runner.gate.clear()  # the owner's render holds the worker: the member's renders wait
+    runner.gate.clear()
     busy = await double.invoke("imagine", {"prompt": "GATE a long render"}, user=double.owner)
     await busy.wait_for_original(lambda m: "Rendering" in (m.content or ""), timeout=30)
+    return origin, opened
+
+
+async def test_nudge_clicks_keep_to_the_members_queue_cap_unless_they_replace_a_waiting_render(
+    harness,
+):
+    double, runner, engine = harness.double, harness.runner, harness.engine
+    renders = harness.bot.get_cog("NudgeCog").renders
+    origin, panels = await _panels_then_a_busy_worker(harness, {"max_queued": 1}, "settings", 2)
     first = await double.click(panels[0], f"lcm:tweak:seed-up:{origin}")
     await double.wait_until(
         lambda: len(engine.waiting_jobs(double.user.id)) == 1 or None, 30, "click 1 waiting"
@@ -284,3 +291,26 @@ async def test_nudge_clicks_keep_to_the_members_queue_cap_unless_they_replace_a_
     runner.gate.set()
     await renders.wait_idle()
     assert first.followups == [] and again.followups == []
+
+
+async def test_a_superseded_nudge_click_gives_its_images_back_to_the_quota(harness):
+    double, runner, engine = harness.double, harness.runner, harness.engine
+    renders = harness.bot.get_cog("NudgeCog").renders
+    origin, (panel,) = await _panels_then_a_busy_worker(harness, {"daily_images": 3}, "quota", 1)
+    superseded = engine.snapshot().superseded
+    for _ in range(2):  # the second click replaces the first while it waits
+        await double.click(panel, f"lcm:tweak:seed-up:{origin}")
+    await double.wait_until(
+        lambda: engine.snapshot().superseded > superseded or None, 30, "click 1 replaced"
+    )
+    runner.gate.set()
+    await renders.wait_idle()
+    await harness.idle()
+
+    nudges = [job for job in await _journal(harness) if job.command == "button:seed-up"]
+    assert [job.status for job in nudges] == [JobStatus.CANCELLED, JobStatus.FINISHED]
+    # The first picture and the click that rendered: 2 of 3; the replaced click cost nothing.
+    assert (
+        "**1** of 3 images left today"
+        in (await (await double.invoke("quota", {})).wait_for_response(timeout=30)).data["content"]
+    )
