@@ -190,6 +190,7 @@ class LcmBot(commands.AutoShardedBot):
         log.info("%s", plan.describe())
         await self.recover_jobs()
         await self.mod_log.deliver_pending()  # entries journaled just before the last stop
+        self.mod_log.start()  # and those that fail from now on, while the bot runs
         self._prune_history.start()
 
     @tasks.loop(hours=24)
@@ -251,6 +252,7 @@ class LcmBot(commands.AutoShardedBot):
 
     async def close(self) -> None:
         self._prune_history.cancel()
+        await self.mod_log.close()
         self.gateway_connected = False
         await super().close()
         await self.uploads.close()

@@ -3,6 +3,8 @@ change, including entries whose event came just before the bot stopped."""
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import update
 
 from storage.models import ModLogEntry
@@ -127,3 +129,27 @@ async def test_a_picture_shown_in_place_in_a_public_result_is_one_entry(harness)
     assert f"job {first}" in posted[0].content and f"job {second}" in posted[1].content
     assert str(result.id) in posted[1].content
     assert [a.filename for a in posted[1].attachments] == ["thumbnail.png"]
+
+
+async def test_an_entry_that_failed_while_running_is_posted_once_without_a_restart(harness):
+    double, database = harness.double, harness.database
+    log_channel = await with_log_channel(double)
+    harness.bot.mod_log.retry_first_s = 0.05  # the first retry round's delay; then it doubles
+    sends = len(double.calls_to("create_message"))
+    # 503: discord.py does not retry it itself, so the bot's own retry rounds are what is seen.
+    double.inject_server_errors(1.0, status=503, routes={"create_message"}, max_consecutive=99)
+    await admin(double, "settings", {"cooldown": 0})
+    # The post at the event, then at least one retry round, all refused.
+    await double.wait_until(lambda: len(double.calls_to("create_message")) >= sends + 2, 10)
+    assert entries(double, log_channel, "cooldown") == []
+    double.clear_faults()
+
+    [entry] = await double.wait_until(lambda: entries(double, log_channel, "cooldown"), 10)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while await database.mod_log.pending():  # once marked posted, no round posts it again
+        assert loop.time() < deadline, "the entry is still pending"
+        await asyncio.sleep(0.02)  # polling the journal against the deadline
+    assert entries(double, log_channel, "cooldown") == [entry]
+    journaled = await database.mod_log.entries(double.guild.id)
+    assert [e.message_id for e in journaled].count(entry.id) == 1, "marked with its message"
