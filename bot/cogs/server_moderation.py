@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import TYPE_CHECKING, Literal
 
 import discord
@@ -117,7 +118,9 @@ class BlocklistCommands(app_commands.Group):
             return
         operator = self.bot.admissions.prompt_screen.operator_rules
         entries = await self.bot.database.moderation.blocklist(interaction.guild_id)
-        lines = [f"**Prompt blocklist** ({len(operator) + len(entries)} rules)"]
+        count = len(operator) + len(entries)
+        syntax = f"Words match whole words in any case or accents; regex: {REGEX_SYNTAX}."
+        lines = [f"**Prompt blocklist** ({count} rules)"]
         lines += [
             f"• {rule.kind} `{rule.pattern}` (operator file {rule.source})" for rule in operator
         ]
@@ -128,8 +131,27 @@ class BlocklistCommands(app_commands.Group):
         ]
         if len(lines) == 1:
             lines.append("No rules: add one with /server blocklist add.")
-        lines.append(f"Words match whole words in any case or accents; regex: {REGEX_SYNTAX}.")
-        await private(interaction, "\n".join(lines))
+        lines.append(syntax)
+        text = "\n".join(lines)
+        if len(text) <= 2000:
+            await private(interaction, text)
+            return
+        # Too long for one message: every rule, in a file (plain text: a pattern as written).
+        listing = [f"{r.kind} {r.pattern} (operator file {r.source})" for r in operator]
+        listing += [
+            f"{e.kind} {e.pattern} (this server, added by user {e.added_by} on "
+            f"{e.created_at:%Y-%m-%d})"
+            for e in entries
+        ]
+        data = ("\n".join(listing) + "\n").encode()
+        await interaction.response.send_message(
+            f"**Prompt blocklist**: {count} rules ({len(operator)} from the operator's file, "
+            f"{len(entries)} of this server), too many to show here: every rule is in the "
+            f"attached file.\n{syntax}",
+            file=discord.File(io.BytesIO(data), "blocklist.txt"),
+            ephemeral=True,
+            allowed_mentions=NO_PINGS,
+        )
 
 
 def channel_problem(interaction: discord.Interaction, channel_id: int) -> str | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from bot.blocklist import MAX_RULES
+from storage.models import BlockKind
 from tests.bot.test_bot_policy import private_reply
 
 OPERATOR_FILE = "# the operator's rules, for every server\nre:forbidden[0-9]+\n"
@@ -129,3 +131,22 @@ async def test_a_log_channel_the_bot_cannot_see_or_post_in_is_refused(harness):
     assert "grant me Send Messages, Attach Files there" in text, text
     settings = await harness.database.moderation.settings(double.guild.id)
     assert settings.log_channel_id is None
+
+
+async def test_a_blocklist_too_long_for_a_message_comes_whole_as_a_file(harness):
+    double, database = harness.double, harness.database
+    patterns = [f"{n:02d}-" + "kraken" * 32 for n in range(30)]  # ~200 characters each
+    for pattern in patterns:
+        await database.moderation.add_block(
+            double.guild.id, BlockKind.WORD, pattern, added_by=double.owner.id, limit=MAX_RULES
+        )
+    record = await double.invoke("server", {}, user=double.owner, subcommand="blocklist list")
+    reply = await record.wait_for_original(lambda m: bool(m.content), timeout=30)
+    assert reply.ephemeral and len(reply.content) <= 2000
+    operator = len(harness.bot.admissions.prompt_screen.operator_rules)
+    assert f"{operator + len(patterns)} rules" in reply.content, reply.content
+    [listing] = reply.attachments
+    assert listing.filename == "blocklist.txt"
+    text = listing.data.decode()
+    assert all(f"word {pattern} (this server" in text for pattern in patterns)
+    assert "forbidden[0-9]+ (operator file blocklist.txt)" in text
