@@ -49,10 +49,52 @@ def fold(text: str) -> str:
 
 
 def _strip_accents(text: str) -> str:
-    # A regex keeps its case (casefolding would turn \S into \s): RE2's case_sensitive=False
-    # covers case, and only the accents go, as they do from the prompt.
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _fold_regex(pattern: str) -> str:
+    """A regex folded as the prompt is, where that is sound: accents go everywhere; case is
+    RE2's (case_sensitive=False), since casefolding the pattern would turn \\S into \\s; and a
+    literal whose fold is longer than one character (ß, ẞ → "ss") becomes that text, in a
+    group so a quantifier takes all of it. Quoted text (\\Q…\\E) is folded as text. Inside a
+    class ([…], one character) a literal stays as written."""
+    text = _strip_accents(pattern)
+    out: list[str] = []
+    i, in_class = 0, False
+    while i < len(text):
+        c = text[i]
+        if text.startswith(r"\Q", i):
+            end = text.find(r"\E", i + 2)
+            end = len(text) if end < 0 else end
+            out.append(r"\Q" + fold(text[i + 2 : end]) + r"\E")
+            i = end + 2
+            continue
+        if c == "\\":
+            out.append(text[i : i + 2])  # an escape with its character, as written
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            # A "]" (or "^]") right after "[" is a literal member, not the class's end.
+            for opener in ("[^]", "[]", "[^"):
+                if text.startswith(opener, i):
+                    out.append(opener)
+                    i += len(opener)
+                    break
+            else:
+                out.append(c)
+                i += 1
+            continue
+        elif len(c.casefold()) > 1:
+            out.append(f"(?:{re2.escape(c.casefold())})")
+            i += 1
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
 
 
 def _options() -> re2.Options:
@@ -80,7 +122,7 @@ def compile_rule(kind: str, pattern: str):
         phrase = _SPACES.join(re2.escape(word) for word in fold(text).split())
         source = rf"(?:^|{_EDGE}){phrase}(?:{_EDGE}|$)"
     else:
-        source = _strip_accents(text)
+        source = _fold_regex(text)
     try:
         return re2.compile(source, _options())
     except re2.error as exc:

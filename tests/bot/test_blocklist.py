@@ -54,6 +54,28 @@ def test_a_regex_is_case_and_accent_insensitive_and_any_text_counts():
 
 
 @pytest.mark.parametrize(
+    ("pattern", "text", "blocked"),
+    [
+        ("KRAKEN", "a kraken", True),  # uppercase in the pattern, as in the prompt
+        ("STRAßE", "die Strasse", True),  # ß folds to ss, as the prompt's does
+        ("Straße", "DIE STRASSE", True),
+        ("STRAẞE", "straße", True),  # capital ẞ too
+        ("stra(ß)+e", "strassssse", False),  # a quantifier takes the whole "ss"...
+        ("straß+e", "strasse", True),
+        ("stra(?:ß){2}e", "strassse", False),
+        ("stra(?:ß){2}e", "strassssе", False),  # ...and a Cyrillic е is no e
+        ("stra(?:ß){2}e", "strassssE", True),
+        (r"\QStraße.\E", "strasse.", True),  # quoted text is folded as text
+        (r"\QStraße.\E", "strassex", False),
+        (r"\Sa", "ba", True),  # escapes keep their meaning (\S never becomes \s)
+        (r"\Sa", " a", False),
+    ],
+)
+def test_a_regex_is_folded_like_the_prompt(pattern, text, blocked):
+    assert matches("regex", pattern, text) is blocked
+
+
+@pytest.mark.parametrize(
     ("kind", "pattern", "says"),
     [
         ("regex", "(a+", "not valid (missing ): (a+); allowed: RE2 syntax"),
