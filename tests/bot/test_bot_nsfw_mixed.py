@@ -13,6 +13,7 @@ from PIL import Image
 from storage.models import NsfwPolicy
 from tests.bot.test_bot_blocklist import admin, entries, with_log_channel
 from tests.bot.test_bot_showcase import press
+from tests.discord_double.reactions import react
 
 SEED = 4242
 
@@ -127,7 +128,12 @@ async def test_pictures_no_check_saw_in_an_nsfw_channel_reach_no_safe_channel(ha
 
     answer = await press(double, result, job.id)
     assert "NSFW" in answer and f"<#{showcase.id}>" in answer, answer
-    assert double.messages_in(showcase) == []
+    await admin(double, "showcase-reactions", {"count": 1})
+    listener = harness.bot.get_cog("ShowcaseReactions")
+    handled = listener.handled
+    await react(double, result, "⭐", double.owner)
+    await double.wait_until(lambda: listener.handled > handled, 10, "the reaction handled")
+    assert double.messages_in(showcase) == [], "neither the button nor a ⭐ posts it"
 
     await admin(double, "showcase-channel", {"channel": adult_showcase})
     assert "Posted to the showcase" in await press(double, result, job.id)
