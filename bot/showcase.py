@@ -101,17 +101,22 @@ async def showcase(interaction: discord.Interaction, job) -> None:
     link, new = await post_to_showcase(bot, job, interaction.message, guild_id, settings)
     if new:
         await interaction.followup.send(f"🌟 Posted to the showcase: {link}", ephemeral=True)
+    elif link is None:
+        await interaction.followup.send(
+            "It is being posted to the showcase right now; press again in a moment for the link.",
+            ephemeral=True,
+        )
     else:
         await interaction.followup.send(f"It's already in the showcase: {link}", ephemeral=True)
 
 
 async def post_to_showcase(
     bot, job, message: discord.Message, guild_id: int, settings
-) -> tuple[str, bool]:
+) -> tuple[str | None, bool]:
     """Post ``message``'s pictures (job ``job``'s result) to the showcase channel once.
 
     Returns the link to the showcase post and whether this call made it (False: an earlier
-    press or reaction did, or is doing it right now).
+    press or reaction did; the link is None while one is doing it right now).
     """
     moderation = bot.database.moderation
     claim = await moderation.claim_showcase(job.id, guild_id, settings.showcase_channel_id)
@@ -119,7 +124,7 @@ async def post_to_showcase(
         post = await moderation.showcase_post(job.id)
         if post is not None and post.message_id:
             return message_link(guild_id, post.channel_id, post.message_id), False
-        return "it is being posted", False
+        return None, False  # another press is posting it right now
     try:
         pictures = _pictures(message, job)
         files = [discord.File(io.BytesIO(await a.read()), a.filename) for a in pictures]

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from sqlalchemy import update
+
+from storage.models import ShowcasePost, utcnow
+from storage.repositories.moderation import SHOWCASE_CLAIM_EXPIRES
 from tests.bot.test_bot_blocklist import admin
 from tests.bot.test_bot_policy import private_reply
 from tests.discord_double.reactions import react
@@ -75,4 +81,28 @@ async def test_enough_star_reactions_showcase_a_result_once(harness):
     assert double.messages_in(showcase) == [posted]
     assert f"by <@{double.user.id}>" in posted.content and str(result.id) in posted.content
     job_id = (await database.jobs.recent(user_id=double.user.id))[0].id
+    assert "already in the showcase" in await press(double, result, job_id)
+
+
+async def test_a_claim_left_by_a_dead_process_is_posted_by_a_later_press(harness):
+    double, database = harness.double, harness.database
+    showcase = double.add_text_channel(double.guild, "showcase")
+    await double.push_guilds()
+    await admin(double, "showcase-channel", {"channel": showcase})
+    record = await double.invoke("imagine", {"prompt": "a kite", "steps": 1})
+    result = await record.wait_for_followup(timeout=30)
+    await harness.idle()
+    job_id = (await database.jobs.recent(user_id=double.user.id))[0].id
+    # A press claimed the post, and the process died before posting or recording it.
+    assert await database.moderation.claim_showcase(job_id, double.guild.id, showcase.id)
+    assert "being posted" in await press(double, result, job_id)
+    async with database.sessions() as session, session.begin():
+        await session.execute(
+            update(ShowcasePost)
+            .where(ShowcasePost.job_id == job_id)
+            .values(created_at=utcnow() - SHOWCASE_CLAIM_EXPIRES - timedelta(seconds=1))
+        )
+    assert "Posted to the showcase" in await press(double, result, job_id)
+    [posted] = double.messages_in(showcase)
+    assert posted.nonce == f"lcm-show-{job_id}", "the nonce an earlier try would have used"
     assert "already in the showcase" in await press(double, result, job_id)
