@@ -345,6 +345,21 @@ def _signalled(stop: asyncio.Event, number: int) -> None:
     stop.set()
 
 
+async def wait_deliveries(bot) -> None:
+    """Until every result in flight has reached Discord and the journal: the jobs' results, and
+    those of every cog that delivers its own (a ``wait_idle()`` cog: in-place renders, sweeps).
+
+    Else a render that ran to its end during the drain stays "running" in the journal and is
+    posted again, as a new public message, after the restart.
+    """
+    waits = [bot.jobs.wait_idle()]
+    for cog in bot.cogs.values():
+        wait_idle = getattr(cog, "wait_idle", None)
+        if wait_idle is not None:
+            waits.append(wait_idle())
+    await asyncio.gather(*waits)
+
+
 async def drain(bot, engine, drain_s: float) -> None:
     """A graceful stop: no new commands, admissions finish, running batches finish, then exit.
 
@@ -361,7 +376,7 @@ async def drain(bot, engine, drain_s: float) -> None:
     # Results of the last batches are posted, and held jobs' users told, before disconnecting.
     try:
         await asyncio.wait_for(
-            bot.jobs.wait_idle(), max(2.0, drain_s - (time.monotonic() - started))
+            wait_deliveries(bot), max(2.0, drain_s - (time.monotonic() - started))
         )
     except TimeoutError:
         log.warning("some deliveries were still going when the stop ran out of time")

@@ -37,6 +37,10 @@ class NudgeCog(commands.Cog):
             family=bot.family,
         )
 
+    async def wait_idle(self) -> None:
+        """Until every in-place render in flight has edited its message (a graceful stop)."""
+        await self.renders.wait_idle()
+
     async def open_panel(
         self,
         interaction: discord.Interaction,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 import numpy as np
@@ -314,3 +315,29 @@ async def test_a_superseded_nudge_click_gives_its_images_back_to_the_quota(harne
         "**1** of 3 images left today"
         in (await (await double.invoke("quota", {})).wait_for_response(timeout=30)).data["content"]
     )
+
+
+async def test_a_graceful_stop_waits_for_the_running_nudge_render_to_reach_its_message(harness):
+    from bot.run import drain
+
+    double, runner = harness.double, harness.runner
+    runner.gate.set()
+    record = await double.invoke("imagine", {"prompt": "a GATE lighthouse", "seed": 5})
+    result = await record.wait_for_followup(timeout=30)
+    await harness.idle()
+    origin = int(result.custom_ids()[0].split(":")[2])
+    panel = await (await double.click(result, f"lcm:nudge:{origin}")).wait_for_followup(timeout=30)
+    runner.gate.clear()  # the click's render holds in the GATE while the stop begins
+    calls = len(runner.calls)
+    await double.click(panel, f"lcm:tweak:seed-up:{origin}")
+    await double.wait_until(lambda: len(runner.calls) > calls or None, 30, "the render running")
+
+    stopping = asyncio.create_task(drain(harness.bot, harness.engine, 30))
+    await double.wait_until(lambda: harness.bot.jobs.stopping or None, 30, "the drain begun")
+    runner.gate.set()
+    await stopping
+
+    (nudge,) = [job for job in await _journal(harness) if job.command == "button:seed-up"]
+    assert nudge.status == JobStatus.FINISHED, "not left running, to be posted after a restart"
+    assert nudge.result_message_id == panel.id
+    assert panel_job(panel) == nudge.id, "the panel was edited to show it"
