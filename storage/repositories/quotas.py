@@ -115,5 +115,7 @@ class QuotaRepository:
             row = await session.get(
                 QuotaUsage, (guild_id, user_id), with_for_update=True, populate_existing=True
             )
-            if row is not None and row.period_start >= period_start:
+            # Only the period the images were taken in: after a reset the row counts a new day,
+            # which a refund of the old day's images must not lower.
+            if row is not None and row.period_start == period_start:
                 row.images = max(0, row.images - images)

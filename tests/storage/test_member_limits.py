@@ -107,3 +107,12 @@ async def test_quota_settings_default_to_none_at_midnight_and_check_their_range(
         await db.quotas.set_settings(GUILD, daily_images=0)
     cleared = await db.quotas.set_settings(GUILD, daily_images=None)
     assert (cleared.daily_images, cleared.reset_hour) == (None, 6)
+
+
+async def test_images_given_back_after_a_reset_leave_the_new_day_alone(db: Database):
+    assert (await db.quotas.take(GUILD, ALICE, 3, limit=5, period_start=DAY)).granted
+    tomorrow = DAY + timedelta(days=1)
+    assert (await db.quotas.take(GUILD, ALICE, 4, limit=5, period_start=tomorrow)).used == 4
+    # A job admitted yesterday is refunded today: its images were yesterday's.
+    await db.quotas.give_back(GUILD, ALICE, 3, period_start=DAY)
+    assert await db.quotas.used(GUILD, ALICE, tomorrow) == 4
