@@ -100,6 +100,8 @@ async def test_a_bad_strength_in_the_modal_is_answered_privately(harness, typed)
 async def test_a_full_queue_is_answered_on_a_button(harness):
     double, engine, runner = harness.double, harness.engine, harness.runner
     result, job_id = await imagine(harness)
+    # Upscale opens a panel (no job yet); its Upscale ×2 is the button that starts one.
+    panel = await (await double.click(result, f"lcm:upscale:{job_id}")).wait_for_original()
     runner.gate.clear()
     fillers = [engine.submit(spec("blocker", "GATE hold the worker", user=1))]
     full = False
@@ -111,8 +113,11 @@ async def test_a_full_queue_is_answered_on_a_button(harness):
             break
     assert full and engine.snapshot().queue_depth == engine.config.global_cap
     try:
-        for action in ("reroll", "upscale"):
-            click = await double.click(result, f"lcm:{action}:{job_id}")
+        for message, custom_id in (
+            (result, f"lcm:reroll:{job_id}"),
+            (panel, f"lcm:up2:{job_id}:1"),
+        ):
+            click = await double.click(message, custom_id)
             text = await private_text(click)
             assert "the queue is full" in text, text
     finally:
