@@ -15,6 +15,10 @@ from tests.bot.test_bot_crash import _jobs, start_bot_process
 from tests.discord_double import DiscordDouble
 
 DRAIN_S = 4.0
+# What a stop may take beyond the drain: closing the worker process, the database and the gateway.
+# About 1 s on a quiet machine; 6.7 s was seen with the suite and three other test runs sharing
+# the 2 cores.
+TEARDOWN_S = 10.0
 JOBS = 6
 
 
@@ -79,7 +83,7 @@ async def test_a_stop_drains_exits_0_and_every_accepted_job_is_delivered_after_r
         took = time.monotonic() - sent
         print(f"\n{stop_signal.name}: exit {status} after {took:.1f} s (drain {DRAIN_S} s)")
         assert status == 0, log.read_text()[-3000:]
-        assert took <= DRAIN_S + 5, f"the stop took {took:.1f} s"
+        assert took <= DRAIN_S + TEARDOWN_S, f"the stop took {took:.1f} s"
 
         before = {job.id: job.status for job in await _jobs(database, users)}
         assert len(before) == JOBS, "every acknowledged command was journaled"
