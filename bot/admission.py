@@ -17,7 +17,7 @@ from bot.job_parameters import build_request, upgrade_parameters
 from bot.jobs import JobContext, JobService
 from bot.member_limits import MemberLimits
 from bot.member_policy import MemberAdmission, MemberPolicy
-from bot.prompt_screen import PromptScreen
+from bot.prompt_screen import PromptBlocked, PromptScreen
 from bot.quotas import QuotaTaken
 from bot.refusal import Refusal, failure_text, is_refusal
 from bot.replies import answer_privately
@@ -286,9 +286,12 @@ class AdmissionService:
                     if images is not None:
                         await images.release()  # not admitted: the images are not spent
                     raise
-            except BaseException:
-                if claim is not None:
-                    claim.release()  # not accepted: the cooldown is not spent
+            except BaseException as exc:
+                # Not accepted: the cooldown is not spent (a typo costs no wait). Except for a
+                # blocked prompt: each is logged for the moderators, so a blocked attempt costs
+                # the cooldown, else one user could flood their log.
+                if claim is not None and not isinstance(exc, PromptBlocked):
+                    claim.release()
                 raise
 
     def _build(self, drafts: list[Draft]) -> list[Built]:

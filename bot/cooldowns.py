@@ -89,7 +89,8 @@ class UserGate:
         Synchronous on purpose: the cooldown is checked and claimed with no await in between, so
         concurrent commands of one user cannot all slip through. The caller must release the
         claim if no job comes of it (a refused upload, a full queue, a storage error): the
-        cooldown paces accepted jobs, not attempts, so a user who fixes a typo does not wait.
+        cooldown paces accepted jobs, not attempts, so a user who fixes a typo does not wait
+        (a blocked prompt is the exception: it keeps the claim, see AdmissionService).
         """
         self.check_queue(user_id, guild, limits)
         if limits is not None:

@@ -150,3 +150,18 @@ async def test_a_blocklist_too_long_for_a_message_comes_whole_as_a_file(harness)
     text = listing.data.decode()
     assert all(f"word {pattern} (this server" in text for pattern in patterns)
     assert "forbidden[0-9]+ (operator file blocklist.txt)" in text
+
+
+async def test_a_blocked_attempt_costs_the_cooldown_so_nobody_floods_the_log(harness):
+    double = harness.double
+    log_channel = await with_log_channel(double)
+    await admin(double, "add", {"pattern": "crème brûlée"}, group="blocklist")
+    assert "cooldown: 3600 s" in await admin(double, "settings", {"cooldown": 3600})
+
+    blocked = await private_reply(await double.invoke("imagine", {"prompt": "crème brûlée"}))
+    assert "A server rule blocked this prompt" in blocked
+    for options in ({"prompt": "crème brûlée"}, {"prompt": "a harbour"}):
+        again = await private_reply(await double.invoke("imagine", options))
+        assert "Slow down a little" in again
+    assert len(entries(double, log_channel, "Blocked prompt")) == 1
+    assert harness.engine.metrics.jobs["submitted"] == 0
