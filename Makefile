@@ -37,7 +37,7 @@ test: $(VENV)/.installed-cpu
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -n auto --dist loadfile
+	$(BIN)/python -m pytest -n auto --dist loadfile --durations=25
 
 run: check-token $(VENV)/.installed-$(LOCK)
 	$(BIN)/lcm-bot run
