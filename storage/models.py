@@ -164,6 +164,8 @@ class Guild(Base):
     max_queued_per_user: Mapped[int | None]
     max_count: Mapped[int | None]
     max_steps: Mapped[int | None]
+    # Cells on one /sweep sheet; None is the bot's default (16). Never above 25 (the select menu).
+    max_sweep_cells: Mapped[int | None]
     default_preset_id: Mapped[int | None] = mapped_column(
         ForeignKey("presets.id", ondelete="SET NULL")
     )
@@ -183,6 +185,7 @@ class Guild(Base):
             max_queued_per_user=None,
             max_count=None,
             max_steps=None,
+            max_sweep_cells=None,
             default_preset_id=None,
             allowed_styles=None,
             created_at=now,

@@ -19,6 +19,7 @@ from bot.cogs.presets import describe_preset, preset_parameters, preset_styles
 from bot.cogs.server_moderation import log_change, moderation_commands, moderation_lines
 from bot.delivery_targets import NO_PINGS
 from bot.showcase import ShowcaseReactions
+from bot.sweep_plan import DEFAULT_MAX_CELLS, HARD_MAX_CELLS
 from generation.errors import InvalidInput
 from generation.styles import MAX_WEIGHT, MIN_WEIGHT
 from storage.errors import StorageError
@@ -124,6 +125,8 @@ class ServerCog(
         max_queued="Jobs one user may have waiting",
         max_count="Most images per job",
         max_steps="Most denoising steps per job",
+        max_sweep_cells=f"Most cells on one /sweep sheet (default {DEFAULT_MAX_CELLS}, at most "
+        f"{HARD_MAX_CELLS})",
         allowed_styles="Comma-separated style names users may pick; 'all' allows every style",
     )
     @app_commands.guild_only()
@@ -135,6 +138,7 @@ class ServerCog(
         max_queued: app_commands.Range[int, 1, 50] | None = None,
         max_count: app_commands.Range[int, 1, 4] | None = None,
         max_steps: app_commands.Range[int, 1, 8] | None = None,
+        max_sweep_cells: app_commands.Range[int, 1, HARD_MAX_CELLS] | None = None,
         allowed_styles: str | None = None,
     ) -> None:
         changes = {
@@ -145,6 +149,7 @@ class ServerCog(
                 max_queued_per_user=max_queued,
                 max_count=max_count,
                 max_steps=max_steps,
+                max_sweep_cells=max_sweep_cells,
             ).items()
             if value is not None
         }
@@ -187,6 +192,7 @@ class ServerCog(
             + _or(guild.max_queued_per_user, settings.lcm_queue_per_user),
             f"• images per job: {_or(guild.max_count, 4)}",
             f"• steps per job: {_or(guild.max_steps, 8)}",
+            f"• cells per sweep: {_or(guild.max_sweep_cells, DEFAULT_MAX_CELLS)}",
             "• styles: "
             + (
                 "all" if guild.allowed_styles is None else ", ".join(guild.allowed_styles) or "none"

@@ -182,7 +182,11 @@ class SweepCog(commands.Cog):
             await self.bot.admissions.answer_failure(interaction, "/sweep", exc)
 
     async def _admit(self, interaction, prompt, axis, values, image, options, preset) -> None:
-        plan = plan_sweep(prompt, axis, values, max_cells=DEFAULT_MAX_CELLS)
+        max_cells = DEFAULT_MAX_CELLS
+        if interaction.guild_id is not None:  # a server may allow more cells, or fewer
+            guild = await self.bot.database.guilds.get(interaction.guild_id)
+            max_cells = guild.max_sweep_cells or DEFAULT_MAX_CELLS
+        plan = plan_sweep(prompt, axis, values, max_cells=max_cells)
         if axis in ("strength", "canny_scale") and image is None:
             raise Refusal(f"A {AXES[axis][2]} sweep starts from a picture: attach one in `image`.")
         mode = Mode.TXT2IMG if image is None else Mode.IMG2IMG

@@ -25,7 +25,16 @@ class Unset(enum.Enum):
 UNSET = Unset.UNSET
 
 # The smallest value each limit may take; None resets it to the bot's built-in limit.
-_LIMIT_MINIMUMS = {"cooldown_seconds": 0, "max_queued_per_user": 1, "max_count": 1, "max_steps": 1}
+_LIMIT_MINIMUMS = {
+    "cooldown_seconds": 0,
+    "max_queued_per_user": 1,
+    "max_count": 1,
+    "max_steps": 1,
+    "max_sweep_cells": 1,
+}
+# The largest, where there is one: a sweep sheet's select menu offers one option per cell, and
+# Discord allows 25.
+_LIMIT_MAXIMUMS = {"max_sweep_cells": 25}
 
 
 def _limit(name: str, value: int | None) -> int | None:
@@ -33,6 +42,8 @@ def _limit(name: str, value: int | None) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < _LIMIT_MINIMUMS[name]:
         raise InvalidValue(f"{name} must be a whole number of at least {_LIMIT_MINIMUMS[name]}")
+    if name in _LIMIT_MAXIMUMS and value > _LIMIT_MAXIMUMS[name]:
+        raise InvalidValue(f"{name} must be at most {_LIMIT_MAXIMUMS[name]}")
     return value
 
 
@@ -62,6 +73,7 @@ class GuildRepository:
         max_queued_per_user: int | Unset | None = UNSET,
         max_count: int | Unset | None = UNSET,
         max_steps: int | Unset | None = UNSET,
+        max_sweep_cells: int | Unset | None = UNSET,
         default_preset: str | Unset | None = UNSET,
         allowed_styles: Sequence[str] | Unset | None = UNSET,
     ) -> Guild:
@@ -82,6 +94,7 @@ class GuildRepository:
             ("max_queued_per_user", max_queued_per_user),
             ("max_count", max_count),
             ("max_steps", max_steps),
+            ("max_sweep_cells", max_sweep_cells),
         ):
             if value is not UNSET:
                 changes[name] = _limit(name, value)

@@ -122,6 +122,30 @@ async def test_bad_sweeps_are_refused_privately_before_any_job(harness):
     assert await harness.database.jobs.recent(user_id=double.user.id) == []
 
 
+async def test_a_server_sets_its_own_sweep_size_up_to_25_cells(harness):
+    double = harness.double
+    twenty = {"prompt": "a {a, b, c, d, e} car", "axis": "strength", "values": "0.2..0.8 x4"}
+    six = {"prompt": "a {a, b, c} car", "axis": "seed", "values": "1..2"}
+
+    async def sweep_says(options, says):
+        record = await double.invoke("sweep", options)
+        await record.wait_for_original(lambda m: says in m.content, timeout=10)
+
+    async def settings(cells):
+        record = await double.invoke(
+            "server", {"max_sweep_cells": cells}, subcommand="settings", user=double.owner
+        )
+        return (await record.wait_for_original(timeout=10)).content
+
+    await sweep_says(twenty, "20 cells; at most 16 are allowed")  # the bot's default
+    assert "cells per sweep: 25" in await settings(25)
+    # Past the count: the next check (a strength sweep needs a picture) is what refuses it now.
+    await sweep_says(twenty, "attach one")
+    assert "cells per sweep: 4" in await settings(4)
+    await sweep_says(six, "6 cells; at most 4 are allowed")
+    assert await harness.database.jobs.recent(user_id=double.user.id) == []
+
+
 async def _journaled(harness) -> list:
     jobs = await harness.database.jobs.recent(user_id=harness.double.user.id, limit=30)
     return sorted(jobs, key=lambda j: j.id)

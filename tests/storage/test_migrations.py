@@ -105,9 +105,10 @@ def test_the_diff_check_notices_a_model_the_migrations_lack(empty_database: str)
         "add_index",
         "add_column",
     }
-    # 0003 adds one column to an older table: the safety check's flags on a job.
-    columns = [(c[2], c[3].name) for c in diff if c[0] == "add_column"]
-    assert columns == [("jobs", "flagged_seeds")]
+    # Columns added to older tables: the safety check's flags on a job (0003), a server's sweep
+    # size (0004).
+    columns = {(c[2], c[3].name) for c in diff if c[0] == "add_column"}
+    assert columns == {("jobs", "flagged_seeds"), ("guilds", "max_sweep_cells")}
 
 
 SEEDED_JOBS = 20_000

@@ -149,6 +149,8 @@ async def test_guild_upsert_changes_only_what_it_is_given(db: Database):
         ({"max_steps": 0}, "max_steps must be a whole number of at least 1"),
         ({"max_count": 2.5}, "max_count must be a whole number"),
         ({"max_queued_per_user": True}, "max_queued_per_user must be a whole number"),
+        ({"max_sweep_cells": 0}, "max_sweep_cells must be a whole number of at least 1"),
+        ({"max_sweep_cells": 26}, "max_sweep_cells must be at most 25"),
         ({"allowed_styles": "ink"}, "allowed_styles must be a list"),
         ({"allowed_styles": ["ink", ""]}, "allowed_styles must be a list"),
     ],

@@ -1,4 +1,4 @@
-"""Limits by role and channel, and daily quotas per member (issue 14).
+"""Limits by role and channel, daily quotas per member (issue 14), and a server's sweep size.
 
 Revision ID: 0004
 Revises: 0003
@@ -86,7 +86,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("guild_id", "user_id", name=op.f("pk_quota_usage")),
     )
 
+    with op.batch_alter_table("guilds") as guilds:
+        guilds.add_column(sa.Column("max_sweep_cells", sa.Integer(), nullable=True))
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("guilds") as guilds:
+        guilds.drop_column("max_sweep_cells")
     for table in ("quota_usage", "quota_settings", "channel_rules", "role_limits"):
         op.drop_table(table)
