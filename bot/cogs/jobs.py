@@ -10,6 +10,7 @@ from discord.ext import commands
 
 from bot.delivery_targets import NO_PINGS
 from bot.render import truncate
+from bot.replies import defer_privately, send_privately
 from storage.models import JobStatus
 
 if TYPE_CHECKING:
@@ -92,6 +93,7 @@ class JobsCog(commands.Cog):
     async def history(
         self, interaction: discord.Interaction, page: app_commands.Range[int, 1, 100] = 1
     ) -> None:
+        await defer_privately(interaction)
         await self.show_history(interaction, page - 1, edit=False)
 
     async def show_history(self, interaction: discord.Interaction, page: int, *, edit: bool):
@@ -110,12 +112,11 @@ class JobsCog(commands.Cog):
         if edit:
             await interaction.response.edit_message(content=text[:2000], view=view)
         else:
-            await interaction.response.send_message(
-                text[:2000], view=view, ephemeral=True, allowed_mentions=NO_PINGS
-            )
+            await send_privately(interaction, text[:2000], view=view)
 
     @app_commands.command(name="queue", description="How busy the bot is, and where your jobs are")
     async def queue(self, interaction: discord.Interaction) -> None:
+        await defer_privately(interaction)
         engine = self.bot.engine
         snapshot = engine.snapshot()
         mine = engine.waiting_jobs(interaction.user.id)
@@ -134,11 +135,12 @@ class JobsCog(commands.Cog):
         lines += [f"⏳ job `{job_id}` at position {place}" for job_id, place in mine]
         if not mine and not running:
             lines.append("You have no jobs waiting.")
-        await interaction.response.send_message("\n".join(lines)[:2000], ephemeral=True)
+        await send_privately(interaction, "\n".join(lines)[:2000])
 
     @app_commands.command(name="cancel", description="Cancel one of your jobs, or all of them")
     @app_commands.describe(job="The job id (see /queue); leave empty to cancel all of yours")
     async def cancel(self, interaction: discord.Interaction, job: str | None = None) -> None:
+        await defer_privately(interaction)
         engine, user_id = self.bot.engine, interaction.user.id
         candidates = [job_id for job_id, _ in engine.waiting_jobs(user_id)]
         candidates += [
@@ -146,11 +148,7 @@ class JobsCog(commands.Cog):
         ]
         if job is not None:
             if job not in candidates:
-                await interaction.response.send_message(
-                    f"You have no waiting or running job {job!r}.",
-                    ephemeral=True,
-                    allowed_mentions=NO_PINGS,
-                )
+                await send_privately(interaction, f"You have no waiting or running job {job!r}.")
                 return
             candidates = [job]
         cancelled = [job_id for job_id in candidates if engine.cancel(job_id)]
@@ -159,7 +157,7 @@ class JobsCog(commands.Cog):
             if cancelled
             else "You have nothing to cancel."
         )
-        await interaction.response.send_message(text, ephemeral=True)
+        await send_privately(interaction, text)
 
     @cancel.autocomplete("job")
     async def _cancel_autocomplete(self, interaction: discord.Interaction, current: str):

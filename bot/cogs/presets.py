@@ -17,9 +17,9 @@ from bot.cogs.generate import (
     STYLE_HELP,
     describe_for_family,
 )
-from bot.delivery_targets import NO_PINGS
 from bot.job_builder import CommandInput
 from bot.job_parameters import QUALIFIERS, builtin_defaults, upgrade_parameters
+from bot.replies import defer_privately, send_privately
 from bot.style_options import (
     as_picks,
     check_style_names,
@@ -112,6 +112,7 @@ class PresetCog(commands.GroupCog, group_name="preset", group_description="Your 
         strength: app_commands.Range[float, 0.05, 1.0] | None = None,
         aspect: app_commands.Choice[str] | None = None,
     ) -> None:
+        await defer_privately(interaction)
         try:
             styles = preset_styles(
                 self.bot, style=style, style_2=style_2, style_3=style_3, style_weight=style_weight
@@ -127,23 +128,17 @@ class PresetCog(commands.GroupCog, group_name="preset", group_description="Your 
                 strength=strength,
             )
         except InvalidInput as exc:
-            await interaction.response.send_message(
-                f"⚠️ {exc}", ephemeral=True, allowed_mentions=NO_PINGS
-            )
+            await send_privately(interaction, f"⚠️ {exc}")
             return
         if not parameters:
-            await interaction.response.send_message(
-                "Give at least one setting to save (style, size, steps, …).", ephemeral=True
+            await send_privately(
+                interaction, "Give at least one setting to save (style, size, steps, …)."
             )
             return
         await self.bot.database.presets.upsert(
             PresetScope.USER, interaction.user.id, name, parameters
         )
-        await interaction.response.send_message(
-            "Saved.\n" + describe_preset(name, parameters, self.bot),
-            ephemeral=True,
-            allowed_mentions=NO_PINGS,
-        )
+        await send_privately(interaction, "Saved.\n" + describe_preset(name, parameters, self.bot))
 
     @app_commands.command(name="use", description="Draw with one of your presets")
     @app_commands.describe(name="The preset to use", prompt=HELP["prompt"])
@@ -156,54 +151,54 @@ class PresetCog(commands.GroupCog, group_name="preset", group_description="Your 
 
     @app_commands.command(name="list", description="Your presets and this server's")
     async def list_(self, interaction: discord.Interaction) -> None:
+        await defer_privately(interaction)
         presets = self.bot.database.presets
         mine = [p.name for p in await presets.list(PresetScope.USER, interaction.user.id)]
         lines = ["**Your presets:** " + (", ".join(mine) or "none yet (/preset save)")]
         if interaction.guild_id:
             server = [p.name for p in await presets.list(PresetScope.SERVER, interaction.guild_id)]
             lines.append("**This server's presets:** " + (", ".join(server) or "none"))
-        await interaction.response.send_message(
-            "\n".join(lines)[:2000], ephemeral=True, allowed_mentions=NO_PINGS
-        )
+        await send_privately(interaction, "\n".join(lines)[:2000])
 
     @app_commands.command(name="show", description="What a preset sets")
     @app_commands.describe(name="The preset to show")
     @app_commands.autocomplete(name=preset_autocomplete)
     async def show(self, interaction: discord.Interaction, name: str) -> None:
+        await defer_privately(interaction)
         try:
             preset = await self.bot.database.presets.find(
                 name, user_id=interaction.user.id, guild_id=interaction.guild_id
             )
         except StorageError as exc:
-            await interaction.response.send_message(f"⚠️ {exc}", ephemeral=True)
+            await send_privately(interaction, f"⚠️ {exc}")
             return
-        await interaction.response.send_message(
-            describe_preset(preset.name, dict(preset.parameters), self.bot),
-            ephemeral=True,
-            allowed_mentions=NO_PINGS,
+        await send_privately(
+            interaction, describe_preset(preset.name, dict(preset.parameters), self.bot)
         )
 
     @app_commands.command(name="delete", description="Delete one of your presets")
     @app_commands.describe(name="The preset to delete")
     @app_commands.autocomplete(name=preset_autocomplete)
     async def delete(self, interaction: discord.Interaction, name: str) -> None:
+        await defer_privately(interaction)
         deleted = await self.bot.database.presets.delete(
             PresetScope.USER, interaction.user.id, name
         )
         text = "Deleted." if deleted else f"You have no preset called {name!r}."
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
+        await send_privately(interaction, text)
 
     @app_commands.command(name="default", description="Use a preset for every job (or none)")
     @app_commands.describe(name="Your preset to apply by default; leave empty to clear")
     @app_commands.autocomplete(name=preset_autocomplete)
     async def default(self, interaction: discord.Interaction, name: str | None = None) -> None:
+        await defer_privately(interaction)
         try:
             await self.bot.database.users.upsert(interaction.user.id, default_preset=name)
         except StorageError as exc:
-            await interaction.response.send_message(f"⚠️ {exc}", ephemeral=True)
+            await send_privately(interaction, f"⚠️ {exc}")
             return
         text = f"Your default preset is now {name!r}." if name else "Default preset cleared."
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
+        await send_privately(interaction, text)
 
 
 class StylesCog(commands.Cog):
@@ -212,6 +207,7 @@ class StylesCog(commands.Cog):
 
     @app_commands.command(name="styles", description="The styles you can pick here")
     async def styles(self, interaction: discord.Interaction) -> None:
+        await defer_privately(interaction)
         bot = self.bot
         styles = bot.styles.for_architecture(bot.family.architecture)
         if interaction.guild_id:
@@ -219,7 +215,7 @@ class StylesCog(commands.Cog):
             if guild.allowed_styles is not None:
                 styles = [s for s in styles if s.name in guild.allowed_styles]
         if not styles:
-            await interaction.response.send_message("No styles are available here.", ephemeral=True)
+            await send_privately(interaction, "No styles are available here.")
             return
         lines = [
             f"**{s.name}** (weight {s.default_weight})"
@@ -231,9 +227,7 @@ class StylesCog(commands.Cog):
             f"-# Mix up to {MAX_STYLES} with style, style_2 and style_3. NAME:WEIGHT sets one "
             f"style's weight ({MIN_WEIGHT:g} to {MAX_WEIGHT:g}); style_weight sets the others'."
         )
-        await interaction.response.send_message(
-            "\n".join(lines)[:2000], ephemeral=True, allowed_mentions=NO_PINGS
-        )
+        await send_privately(interaction, "\n".join(lines)[:2000])
 
 
 async def setup(bot: LcmBot) -> None:

@@ -8,9 +8,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.delivery_targets import NO_PINGS
 from bot.member_limits import limit_lines
 from bot.quotas import reset_text
+from bot.replies import defer_privately, send_privately
 
 if TYPE_CHECKING:
     from bot.app import LcmBot
@@ -25,6 +25,7 @@ class QuotaCog(commands.Cog):
     )
     @app_commands.guild_only()
     async def quota(self, interaction: discord.Interaction) -> None:
+        await defer_privately(interaction)
         admissions = self.bot.admissions
         policy = admissions.members
         guild = await admissions.guild(interaction.guild_id)
@@ -40,7 +41,7 @@ class QuotaCog(commands.Cog):
                 f"({status.source}); the count resets at {reset_text(status.resets_at)}."
             )
         text = "\n".join([head, "Your limits here:", *limit_lines(member.limits)])
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
+        await send_privately(interaction, text)
 
 
 async def setup(bot: LcmBot) -> None:

@@ -17,7 +17,7 @@ from bot.cogs.generate import (
 )
 from bot.cogs.presets import describe_preset, preset_parameters, preset_styles
 from bot.cogs.server_moderation import log_change, moderation_commands, moderation_lines
-from bot.delivery_targets import NO_PINGS
+from bot.replies import defer_privately, send_privately
 from bot.showcase import ShowcaseReactions
 from bot.sweep_plan import DEFAULT_MAX_CELLS, HARD_MAX_CELLS
 from generation.errors import InvalidInput
@@ -72,9 +72,10 @@ class ServerCog(
         negative: app_commands.Range[str, 1, 1000] | None = None,
         aspect: app_commands.Choice[str] | None = None,
     ) -> None:
+        await defer_privately(interaction)
         if not may_manage(interaction):
-            await interaction.response.send_message(
-                "You need the Manage Server permission to change server presets.", ephemeral=True
+            await send_privately(
+                interaction, "You need the Manage Server permission to change server presets."
             )
             return
         database, guild_id = self.bot.database, interaction.guild_id  # id from Discord, not input
@@ -116,7 +117,7 @@ class ServerCog(
                 await log_change(self.bot, interaction, f"server preset {name!r}: {action}")
         except (StorageError, InvalidInput) as exc:
             text = f"⚠️ {exc}"
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
+        await send_privately(interaction, text)
 
     @app_commands.command(name="settings", description="Show or change this server's rules")
     @app_commands.describe(
@@ -141,6 +142,7 @@ class ServerCog(
         max_sweep_cells: app_commands.Range[int, 1, HARD_MAX_CELLS] | None = None,
         allowed_styles: str | None = None,
     ) -> None:
+        await defer_privately(interaction)
         changes = {
             key: value
             for key, value in dict(
@@ -157,25 +159,22 @@ class ServerCog(
             names = [n.strip() for n in allowed_styles.split(",") if n.strip()]
             unknown = [n for n in names if n not in self.bot.styles.names() and n != "all"]
             if unknown:
-                await interaction.response.send_message(
-                    f"Unknown style(s): {', '.join(unknown)}. See /styles.",
-                    ephemeral=True,
-                    allowed_mentions=NO_PINGS,
+                await send_privately(
+                    interaction, f"Unknown style(s): {', '.join(unknown)}. See /styles."
                 )
                 return
             changes["allowed_styles"] = None if names == ["all"] else names
         database, guild_id = self.bot.database, interaction.guild_id
         if changes:
             if not may_manage(interaction):
-                await interaction.response.send_message(
-                    "You need the Manage Server permission to change these settings.",
-                    ephemeral=True,
+                await send_privately(
+                    interaction, "You need the Manage Server permission to change these settings."
                 )
                 return
             try:
                 await database.guilds.upsert(guild_id, **changes)
             except StorageError as exc:
-                await interaction.response.send_message(f"⚠️ {exc}", ephemeral=True)
+                await send_privately(interaction, f"⚠️ {exc}")
                 return
             await log_change(
                 self.bot,
@@ -199,9 +198,7 @@ class ServerCog(
             ),
             *await moderation_lines(self.bot, guild_id),
         ]
-        await interaction.response.send_message(
-            "\n".join(lines), ephemeral=True, allowed_mentions=NO_PINGS
-        )
+        await send_privately(interaction, "\n".join(lines))
 
 
 def _or(value, default) -> str:

@@ -10,7 +10,7 @@ from discord import app_commands
 from bot.autocomplete import style_autocomplete
 from bot.cogs.server import may_manage
 from bot.cogs.server_moderation import log_change
-from bot.delivery_targets import NO_PINGS
+from bot.replies import defer_privately, send_privately
 from storage.errors import StorageError
 from storage.models import ChannelAccess, ChannelRule, PresetScope
 
@@ -95,23 +95,29 @@ class ChannelCommands(
     )
     @app_commands.describe(channel=CHANNEL_HELP)
     async def allow(self, interaction: discord.Interaction, channel: AnyChannel) -> None:
-        await self._reply(
+        await defer_privately(interaction)
+        await send_privately(
             interaction, await self._access(interaction, channel, ChannelAccess.ALLOW)
         )
 
     @app_commands.command(name="deny", description="Refuse every command of the bot in a channel")
     @app_commands.describe(channel=CHANNEL_HELP)
     async def deny(self, interaction: discord.Interaction, channel: AnyChannel) -> None:
-        await self._reply(interaction, await self._access(interaction, channel, ChannelAccess.DENY))
+        await defer_privately(interaction)
+        await send_privately(
+            interaction, await self._access(interaction, channel, ChannelAccess.DENY)
+        )
 
     @app_commands.command(name="clear", description="Forget a channel's allow or deny")
     @app_commands.describe(channel=CHANNEL_HELP)
     async def clear(self, interaction: discord.Interaction, channel: AnyChannel) -> None:
-        await self._reply(interaction, await self._access(interaction, channel, None))
+        await defer_privately(interaction)
+        await send_privately(interaction, await self._access(interaction, channel, None))
 
     @app_commands.command(name="list", description="Where the bot is used, and channel defaults")
     async def list_rules(self, interaction: discord.Interaction) -> None:
-        await self._reply(interaction, await self._summary(interaction, "**Channels**"))
+        await defer_privately(interaction)
+        await send_privately(interaction, await self._summary(interaction, "**Channels**"))
 
     @app_commands.command(
         name="preset", description="Set or clear a channel's default preset or style"
@@ -129,32 +135,29 @@ class ChannelCommands(
         preset: app_commands.Range[str, 1, 100] | None = None,
         style: app_commands.Range[str, 1, 100] | None = None,
     ) -> None:
+        await defer_privately(interaction)
         if not may_manage(interaction):
-            await self._reply(interaction, NEEDS_MANAGE)
+            await send_privately(interaction, NEEDS_MANAGE)
             return
         found = visible_channel(interaction, channel)
         if isinstance(found, discord.Thread):  # jobs in a thread take its channel's default
             found = f"⚠️ channel: <#{found.id}> is a thread; set the default of its channel."
         if isinstance(found, str):
-            await self._reply(interaction, found)
+            await send_privately(interaction, found)
             return
         if style is not None and style not in self.bot.styles.names():
-            await self._reply(interaction, f"⚠️ style: unknown style {style!r}. See /styles.")
+            await send_privately(interaction, f"⚠️ style: unknown style {style!r}. See /styles.")
             return
         try:
             await self.bot.database.limits.set_channel_default(
                 interaction.guild_id, found.id, preset=preset, style=style
             )
         except StorageError as exc:
-            await self._reply(interaction, f"⚠️ {exc}")
+            await send_privately(interaction, f"⚠️ {exc}")
             return
         await log_change(
             self.bot,
             interaction,
             f"channel <#{found.id}> default: preset {preset!r}, style {style!r}",
         )
-        await self._reply(interaction, await self._summary(interaction, "Saved."))
-
-    @staticmethod
-    async def _reply(interaction: discord.Interaction, text: str) -> None:
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
+        await send_privately(interaction, await self._summary(interaction, "Saved."))

@@ -11,8 +11,8 @@ from discord import app_commands
 
 from bot.cogs.server import may_manage
 from bot.cogs.server_moderation import log_change
-from bot.delivery_targets import NO_PINGS
 from bot.quotas import period_start, reset_text
+from bot.replies import defer_privately, send_privately
 from storage.errors import StorageError
 from storage.models import RoleLimits
 from storage.repositories.limits import ROLE_LIMIT_FIELDS, ROLE_LIMIT_RANGES
@@ -89,6 +89,7 @@ def build_limits_command(bot: LcmBot) -> app_commands.Command:
         max_size: app_commands.Range[str, 1, 20] | None = None,
         daily_images: app_commands.Range[int, 1, 10000] | None = None,
     ) -> None:
+        await defer_privately(interaction)
         text = await _limits(
             bot,
             interaction,
@@ -103,7 +104,7 @@ def build_limits_command(bot: LcmBot) -> app_commands.Command:
             ),
             max_size,
         )
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
+        await send_privately(interaction, text)
 
     return limits
 
@@ -163,6 +164,7 @@ def build_quota_command(bot: LcmBot) -> app_commands.Command:
         daily_images: app_commands.Range[int, 0, 10000] | None = None,
         reset_hour: app_commands.Range[int, 0, 23] | None = None,
     ) -> None:
+        await defer_privately(interaction)
         repository = bot.database.quotas
         changes = {}
         if daily_images is not None:
@@ -197,6 +199,6 @@ def build_quota_command(bot: LcmBot) -> app_commands.Command:
                         "Roles with more `daily_images` (/server limits) give their members more.",
                     ]
                 )
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
+        await send_privately(interaction, text)
 
     return quota

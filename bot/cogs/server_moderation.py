@@ -10,8 +10,8 @@ from discord import app_commands
 
 from bot.blocklist import MAX_PATTERN_LENGTH, MAX_RULES, REGEX_SYNTAX, BadPattern
 from bot.blocklist import compile_rule as check_rule
-from bot.delivery_targets import NO_PINGS
 from bot.mod_log_entries import setting_text
+from bot.replies import defer_privately, send_privately
 from storage.errors import StorageError
 from storage.models import BlockKind
 
@@ -30,7 +30,7 @@ def may_manage(interaction: discord.Interaction) -> bool:
 
 
 async def private(interaction: discord.Interaction, text: str) -> None:
-    await interaction.response.send_message(text[:2000], ephemeral=True, allowed_mentions=NO_PINGS)
+    await send_privately(interaction, text[:2000])
 
 
 async def log_change(bot: LcmBot, interaction: discord.Interaction, change: str) -> None:
@@ -64,6 +64,7 @@ class BlocklistCommands(app_commands.Group):
         pattern: app_commands.Range[str, 1, MAX_PATTERN_LENGTH],
         kind: Literal["word", "regex"] = "word",
     ) -> None:
+        await defer_privately(interaction)
         if not may_manage(interaction):
             await private(interaction, NEEDS_MANAGE.format(what="change the blocklist"))
             return
@@ -95,6 +96,7 @@ class BlocklistCommands(app_commands.Group):
     async def remove(
         self, interaction: discord.Interaction, pattern: app_commands.Range[str, 1, 200]
     ) -> None:
+        await defer_privately(interaction)
         if not may_manage(interaction):
             await private(interaction, NEEDS_MANAGE.format(what="change the blocklist"))
             return
@@ -112,6 +114,7 @@ class BlocklistCommands(app_commands.Group):
 
     @app_commands.command(name="list", description="Show every rule and where it comes from")
     async def list_rules(self, interaction: discord.Interaction) -> None:
+        await defer_privately(interaction)
         # The rules are kept from ordinary members: knowing them is knowing how to get round them.
         if not may_manage(interaction):
             await private(interaction, NEEDS_MANAGE.format(what="see the blocklist"))
@@ -144,13 +147,12 @@ class BlocklistCommands(app_commands.Group):
             for e in entries
         ]
         data = ("\n".join(listing) + "\n").encode()
-        await interaction.response.send_message(
+        await send_privately(
+            interaction,
             f"**Prompt blocklist**: {count} rules ({len(operator)} from the operator's file, "
             f"{len(entries)} of this server), too many to show here: every rule is in the "
             f"attached file.\n{syntax}",
             file=discord.File(io.BytesIO(data), "blocklist.txt"),
-            ephemeral=True,
-            allowed_mentions=NO_PINGS,
         )
 
 
@@ -204,6 +206,7 @@ def channel_command(bot: LcmBot, which: str, title: str, purpose: str) -> app_co
         channel: app_commands.AppCommandChannel | None = None,
         off: bool = False,
     ) -> None:
+        await defer_privately(interaction)
         moderation = bot.database.moderation
         if channel is None and not off:
             settings = await moderation.settings(interaction.guild_id)
@@ -244,6 +247,7 @@ def showcase_reactions_command(bot: LcmBot) -> app_commands.Command:
     async def callback(
         interaction: discord.Interaction, count: app_commands.Range[int, 0, 1000] | None = None
     ) -> None:
+        await defer_privately(interaction)
         moderation = bot.database.moderation
         if count is not None:
             if not may_manage(interaction):

@@ -252,8 +252,8 @@ async def _panels_then_a_busy_worker(harness, server_options, subcommand, panels
     double, runner = harness.double, harness.runner
     saved = await (
         await double.invoke("server", server_options, subcommand=subcommand, user=double.owner)
-    ).wait_for_response(timeout=30)
-    assert saved.type == 4
+    ).wait_for_followup(timeout=30)
+    assert saved.ephemeral and "(updated)" in saved.content, saved.content
     runner.gate.set()
     result = await (
         await double.invoke("imagine", {"prompt": "a lighthouse", "seed": 5})
@@ -313,7 +313,7 @@ async def test_a_superseded_nudge_click_gives_its_images_back_to_the_quota(harne
     # The first picture and the click that rendered: 2 of 3; the replaced click cost nothing.
     assert (
         "**1** of 3 images left today"
-        in (await (await double.invoke("quota", {})).wait_for_response(timeout=30)).data["content"]
+        in (await (await double.invoke("quota", {})).wait_for_followup(timeout=30)).content
     )
 
 

@@ -135,7 +135,7 @@ async def test_a_server_sets_its_own_sweep_size_up_to_25_cells(harness):
         record = await double.invoke(
             "server", {"max_sweep_cells": cells}, subcommand="settings", user=double.owner
         )
-        return (await record.wait_for_original(timeout=10)).content
+        return (await record.wait_for_followup(timeout=10)).content
 
     await sweep_says(twenty, "20 cells; at most 16 are allowed")  # the bot's default
     assert "cells per sweep: 25" in await settings(25)
