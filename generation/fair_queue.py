@@ -102,16 +102,17 @@ class FairQueue:
 
     # ------------------------------------------------------------------ writing
 
-    def push(self, job: QueuedJob, *, enforce_caps: bool = True) -> int:
-        """Queue ``job`` and return its 1-based position in the turn order.
+    def push(self, job: QueuedJob, *, enforce_caps: bool = True) -> None:
+        """Queue ``job``; ``position()`` or ``ordered()`` tell its place.
 
-        ``enforce_caps=False`` is for jobs accepted before (recovered after a restart): the caps
-        limit what is newly accepted, never what was promised already.
+        Pushing computes no position: that walks the whole turn order, and a burst of n jobs
+        would walk it n times. ``enforce_caps=False`` is for jobs accepted before (recovered
+        after a restart): the caps limit what is newly accepted, never what was promised already.
         """
         if job.job_id in self._by_id:
             raise ValueError(f"job {job.job_id} is already queued")
         if self._supersede(job):
-            return self.position(job.job_id)
+            return
         if enforce_caps and len(self._by_id) >= self.global_cap:
             raise QueueFull(
                 f"the queue is full ({self.global_cap} jobs waiting); try again in a minute"
@@ -130,7 +131,6 @@ class FairQueue:
         self._by_id[job.job_id] = job
         if job.coalesce_key is not None:
             self._by_key[job.coalesce_key] = job.job_id
-        return self.position(job.job_id)
 
     def _supersede(self, job: QueuedJob) -> bool:
         """Put ``job`` in the place of the waiting job of its coalesce key; False if none waits."""
@@ -226,6 +226,13 @@ class FairQueue:
             if job.job_id == job_id:
                 return place
         raise AssertionError("a queued job is missing from the turn order")
+
+    def head_batch_size(self) -> int:
+        """Images × pixels waiting that could share a batch with the job whose turn it is."""
+        head = next(self._turn_order(), None)
+        if head is None:
+            return 0
+        return sum(job.size for job in self._by_id.values() if job.batch_key == head.batch_key)
 
     def jobs_of(self, user_id: int) -> list[QueuedJob]:
         """This user's waiting jobs, in every server, oldest first."""

@@ -74,7 +74,7 @@ class _Job:
     spec: JobSpec
     handle: JobHandle
     submitted_at: float
-    position: int = 0
+    position: int = 0  # the place it was last told; 0 until it is told one
     started_at: float | None = None
     cancel_requested: bool = False
     queued: QueuedJob | None = None  # what the fair queue held, to queue it again
@@ -125,6 +125,9 @@ class Engine:
         self._watchdog: asyncio.Task | None = None
         self._ready: asyncio.Future | None = None
         self._starting: set[int] = set()  # slots whose first runner is still loading
+        # A publication of waiting jobs' places is scheduled on the loop (see submit).
+        self._positions_due = False
+        self._positions_forced = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -251,15 +254,15 @@ class Engine:
             running = [job for batch in self._running_batches() for job in batch.jobs]
             if spec.job_id in self._jobs or any(j.spec.job_id == spec.job_id for j in running):
                 raise ValueError(f"job {spec.job_id} is already in the engine")
-            position = self._queue.push(queued, enforce_caps=enforce_caps)
-            job = _Job(spec, handle, time.monotonic(), position, queued=queued)
+            self._queue.push(queued, enforce_caps=enforce_caps)
+            job = _Job(spec, handle, time.monotonic(), queued=queued)
             self._jobs[spec.job_id] = job
+            # Its place, and the others' (the fair order may put it ahead of them), go out once
+            # this turn of the loop is over: a burst of n submits walks the turn order once, not
+            # n times. Asked for under the lock, so before any worker can take the job.
+            self._publish_positions_soon()
             self._work.notify()
         self.metrics.submitted()
-        handle._emit(JobQueued(position))
-        # The fair order may put the newcomer ahead of others' waiting jobs: tell them now, not
-        # at the next batch.
-        self._publish_positions()
         return handle
 
     def _superseded(self, queued: QueuedJob) -> None:
@@ -281,7 +284,7 @@ class Engine:
             job.cancel_requested = True  # for whoever still holds this _Job (a lost batch)
         self._end(job, JobCancelled(while_running=not was_queued))
         if was_queued:
-            self._publish_positions()
+            self._publish_positions_soon()
         return True
 
     def position(self, job_id: str) -> int | None:
@@ -353,7 +356,7 @@ class Engine:
             slot.waiting = False
             if not current():
                 return None
-            picked = self._queue.next_batch(self.config.batch_budget)
+            picked = self._queue.next_batch(self._batch_budget(slot))
             jobs = [self._jobs[queued.job_id] for queued in picked]
             self._dispatched += 1
             batch = RunningBatch(jobs, time.monotonic(), self._dispatched, slot, slot_gen)
@@ -365,6 +368,19 @@ class Engine:
             # whichever worker took them.
             self._post(self._batch_started, batch)
         return batch
+
+    def _batch_budget(self, slot: WorkerSlot) -> int:
+        """The budget of the batch ``slot`` takes: with other workers idle, its even share.
+
+        Sixteen compatible jobs and two idle workers make two batches of eight, which end
+        together, not one of sixteen beside an idle device; a worker that finishes early takes
+        the next share. Called with the lock held.
+        """
+        idle = sum(1 for other in self.workers if other is not slot and other.idle)
+        if not idle:
+            return self.config.batch_budget
+        share = -(-self._queue.head_batch_size() // (idle + 1))  # rounded up
+        return min(self.config.batch_budget, share)
 
     def _better_slot(self, slot: WorkerSlot) -> bool:
         """Leave the next batch to another idle worker that has its mode's pipeline built.
@@ -452,12 +468,18 @@ class Engine:
     def _batch_started(self, batch: RunningBatch) -> None:
         self._open_batches += 1
         self.metrics.batch_started(len(batch.jobs))
-        for job in batch.jobs:
+        for place, job in enumerate(batch.jobs, start=1):
+            if not job.position:
+                # Taken before its place was published: every job is told a place before it
+                # starts. A batch is its head's turn and then riders in turn order, so this is
+                # the job's place in the line (a lower bound for a rider behind other work).
+                job.position = place
+                job.handle._emit(JobQueued(place))
             job.started_at = batch.started_at
             waited = batch.started_at - job.submitted_at
             self.metrics.started(waited)
             job.handle._emit(JobStarted(batch_size=len(batch.jobs), waited_s=waited))
-        self._publish_positions()
+        self._publish_positions_soon()
 
     def _progress(self, job_ids: Sequence[str], step: int, total: int) -> None:
         for job_id in job_ids:
@@ -494,7 +516,7 @@ class Engine:
                         f"aside ({reason})"
                     ),
                 )
-        self._publish_positions(force=True)
+        self._publish_positions_soon(force=True)
 
     def _batch_ended(self, batch: RunningBatch, outcomes: dict[str, Outcome]) -> None:
         self._open_batches -= 1
@@ -518,7 +540,19 @@ class Engine:
             self.metrics.ended("failed", ran_s=ran)
         job.handle._emit(event)
 
-    def _publish_positions(self, *, force: bool = False) -> None:
+    def _publish_positions_soon(self, *, force: bool = False) -> None:
+        """Publish waiting jobs' places at the end of this turn of the loop (loop side only).
+
+        ``force`` tells every waiting job its place, changed or not (after a lost batch).
+        """
+        self._positions_forced |= force
+        if not self._positions_due:
+            self._positions_due = True
+            assert self._loop is not None
+            self._loop.call_soon(self._publish_positions)
+
+    def _publish_positions(self) -> None:
+        force, self._positions_forced, self._positions_due = self._positions_forced, False, False
         with self._lock:
             order = [
                 (self._jobs[q.job_id], place)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import sys
 import time
 
 import pytest
@@ -203,6 +204,25 @@ async def test_a_batch_goes_to_the_idle_worker_that_has_its_mode_built(pool, tin
             await _until(lambda: all(slot.waiting for slot in engine.workers))
             await engine.submit(spec(f"A{k}", f"A{k}", **animation)).result()
     assert pool[warm.index].own_calls == 5 and pool[1 - warm.index].own_calls == 0
+
+
+@pytest.mark.parametrize("workers", [2], indirect=True)
+async def test_two_idle_workers_share_a_burst_evenly(pool, tiny_family):
+    """Eight compatible jobs, both workers idle: two batches of four that end together, not one
+    of eight beside an idle worker."""
+    async with make_engine(pool, tiny_family) as engine:
+        await _until(lambda: all(slot.waiting for slot in engine.workers))
+        previous = sys.getswitchinterval()
+        # The burst is queued before either worker thread can run (they need the GIL), as a
+        # burst queued in one turn of the loop usually is.
+        sys.setswitchinterval(30)
+        try:
+            handles = [engine.submit(spec(f"{user}1", f"from {user}")) for user in "ABCDEFGH"]
+        finally:
+            sys.setswitchinterval(previous)
+        await asyncio.gather(*(handle.result() for handle in handles))
+    assert sorted(len(prompts) for prompts in pool[0].calls) == [4, 4]
+    assert [runner.own_calls for runner in pool] == [1, 1]
 
 
 @TWO_WORKERS

@@ -394,7 +394,8 @@ def test_a_waiting_job_is_replaced_by_the_newest_of_its_key_in_its_place():
     queue.push(keyed("A2"))
     # Five clicks while A2 waits: each replaces the one before, past A's cap of 2 waiting.
     for name in ("A3", "A4", "A5", "A6"):
-        assert queue.push(keyed(name)) == queue.position(name)
+        queue.push(keyed(name))
+        assert queue.position(name) == 3, "in A2's place, behind A1 and B1"
     assert superseded == ["A2", "A3", "A4", "A5"]
     assert len(queue) == 3 and "A2" not in queue
     assert order(queue) == ["A1", "B1", "A6"]
@@ -419,7 +420,8 @@ def test_a_cancelled_waiting_job_frees_its_key_and_the_next_of_the_key_queues_as
     assert queue.coalesce_keys() == {"session": "A1"}, "A1 waits, holding its key"
     assert queue.cancel("A1") is not None
     assert queue.coalesce_keys() == {}, "no stale key is left behind"
-    assert queue.push(keyed("A2")) == 2
+    queue.push(keyed("A2"))
+    assert queue.position("A2") == 2
     assert superseded == [], "A2 replaced nothing: it queued as a new job"
     assert queue.coalesce_keys() == {"session": "A2"}
     assert order(queue) == ["B1", "A2"]
@@ -431,3 +433,14 @@ def test_a_coalesce_key_belongs_to_one_user():
     with pytest.raises(ValueError, match="another's"):
         queue.push(keyed("B1"))
     assert order(queue) == ["A1"]
+
+
+def test_head_batch_size_counts_the_waiting_work_that_could_join_the_head():
+    queue = FairQueue()
+    assert queue.head_batch_size() == 0
+    for name, key in (("A1", "64²"), ("B1", "96²"), ("C1", "64²"), ("A2", "64²")):
+        queue.push(job(name, key=key, images=2))
+    size = 2 * 512 * 512  # two images of the default pixels
+    assert queue.head_batch_size() == 3 * size, "A1's turn: A1, C1 and A2 share its key"
+    queue.next_batch(budget=size)  # A1 alone
+    assert queue.head_batch_size() == size, "B1's turn: nobody else is 96²"
