@@ -11,7 +11,19 @@ from pathlib import Path
 
 from bot.settings import Settings, SettingsError, load_settings
 
-MODES = ("txt2img", "img2img", "inpaint", "controlnet", "t2i-adapter", "animate")
+MODES = (
+    "txt2img",
+    "img2img",
+    "inpaint",
+    "controlnet",
+    "t2i-adapter",
+    "animate",
+    "upscale",
+    "outpaint",
+)
+# The options only one mode reads (generation/modes.py declares them as that mode's fields), and
+# what the CLI uses where they are left out.
+MODE_OPTION_DEFAULTS = {"scale": 2, "upscale_kind": "subtle", "outpaint": "zoom-2"}
 # Commands parsed without `db`'s subcommands, which import alembic: a third of a second that
 # `generate` would otherwise spend before refusing a typo.
 NOT_DB = ("run", "doctor", "health", "generate", "bench")
@@ -59,6 +71,9 @@ def installed_version() -> str:
 
 
 def _add_generate(commands) -> None:
+    from generation.outpaint import OUTPAINTS
+    from generation.upscale_rules import KINDS, SCALES
+
     gen = commands.add_parser(
         "generate",
         help="run one job locally and write the result files",
@@ -66,7 +81,11 @@ def _add_generate(commands) -> None:
     )
     gen.add_argument("prompt", help="what to draw")
     gen.add_argument("--mode", choices=MODES, default="txt2img", help="what kind of job")
-    gen.add_argument("--image", type=Path, help="input image (img2img, inpaint, canny modes)")
+    gen.add_argument(
+        "--image",
+        type=Path,
+        help="input image (img2img, inpaint, canny, upscale and outpaint modes)",
+    )
     gen.add_argument(
         "--mask",
         type=Path,
@@ -95,6 +114,22 @@ def _add_generate(commands) -> None:
     gen.add_argument("--high-threshold", type=int, default=200, help="canny high threshold 0–255")
     gen.add_argument(
         "--conditioning-scale", type=float, help="ControlNet/T2I strength 0–2 (default: recipe)"
+    )
+    # No argparse defaults: an option left out can be told from one given for the wrong mode.
+    gen.add_argument(
+        "--scale", type=int, choices=SCALES, help="upscale: enlarge 2 or 4 times (default 2)"
+    )
+    gen.add_argument(
+        "--upscale-kind",
+        choices=KINDS,
+        help="upscale: subtle (the upscaler alone) or creative (adds a tiled img2img detail "
+        "pass; --steps and --strength tune it) (default subtle)",
+    )
+    gen.add_argument(
+        "--outpaint",
+        choices=tuple(OUTPAINTS),
+        help="outpaint: zoom out (each side 1.5 or 2 times as long) or pan (one side 1.5 "
+        "times as long), the new area drawn from the prompt (default zoom-2)",
     )
     gen.add_argument("--model", help="model family (default: LCM_MODEL or sd15)")
     gen.add_argument("--styles-file", type=Path, help="style allow-list (default: LCM_STYLES_FILE)")
@@ -351,12 +386,21 @@ def _checked_request(args: argparse.Namespace, settings: Settings):
 
     Nothing imported here may import torch or diffusers; tests/bot/test_cli_refusal.py checks it.
     """
+    from generation.errors import InvalidInput
     from generation.families import TINY_FAMILIES, Mode, resolve_family
     from generation.image_decode import alpha_mask, decode_image, decode_mask
     from generation.requests import GenerationRequest, validate_request
     from generation.sizing import parse_size
     from generation.styles import StyleChoice, StyleLibrary, parse_style_option
 
+    mode = Mode(args.mode)
+    mode_options = _mode_options(args, mode)
+    if args.size and mode.spec.grows_picture:
+        raise InvalidInput(
+            "size",
+            f"--mode {mode} sizes its result from the picture",
+            f"no --size with --mode {mode}",
+        )
     width, height = parse_size(args.size) if args.size else (None, None)
     picked = tuple(StyleChoice(*parse_style_option(text)) for text in args.style)
     image_bytes = _read_upload(args.image, "image")
@@ -379,7 +423,7 @@ def _checked_request(args: argparse.Namespace, settings: Settings):
     styles = StyleLibrary.load(styles_file) if styles_file else StyleLibrary()
 
     request = GenerationRequest(
-        mode=Mode(args.mode),
+        mode=mode,
         prompt=args.prompt,
         negative_prompt=args.negative,
         width=width,
@@ -400,8 +444,28 @@ def _checked_request(args: argparse.Namespace, settings: Settings):
         motion=args.motion,
         safety_check=args.safety_check,
         quality=args.quality,
+        **mode_options,
     )
     return family, styles, validate_request(request, family, styles)
+
+
+def _mode_options(args: argparse.Namespace, mode) -> dict:
+    """The options of ``mode`` alone (its defaults where left out); another mode's are refused."""
+    from generation.errors import InvalidInput
+    from generation.families import Mode
+
+    options = {}
+    for name, default in MODE_OPTION_DEFAULTS.items():
+        value = getattr(args, name)
+        if name in mode.spec.fields:
+            options[name] = default if value is None else value
+        elif value is not None:
+            flag = "--" + name.replace("_", "-")
+            owner = next(m for m in Mode if name in m.spec.fields)
+            raise InvalidInput(
+                name, f"{flag} does not apply to --mode {mode}", f"only with --mode {owner}"
+            )
+    return options
 
 
 def _checked_device(args: argparse.Namespace, settings: Settings) -> tuple[str, str]:

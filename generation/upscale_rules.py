@@ -32,6 +32,14 @@ def validate_upscale(request, family, multiple: int):
         source_w, source_h = request.image.size
         width = snap_to_multiple(source_w, multiple) * scale
         height = snap_to_multiple(source_h, multiple) * scale
+        if max(width, height) > MAX_UPSCALE_SIDE:
+            # Named by the picture's size: the output's is no number the user typed or chose.
+            raise InvalidInput(
+                "size",
+                f"the picture {source_w}x{source_h} ×{scale} would be {width}x{height}",
+                f"a result up to {MAX_UPSCALE_SIDE} a side, so a picture up to "
+                f"{MAX_UPSCALE_SIDE // scale} a side at ×{scale}",
+            )
     check_size(
         width, height, min_side=multiple * scale, max_side=MAX_UPSCALE_SIDE, multiple=multiple
     )
