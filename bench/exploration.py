@@ -28,10 +28,10 @@ async def engine_exploration(pipes, request, *, clicks: int, cells: int, batch_i
     """Warm the engine, then: ``clicks`` sequential nudges (submit → result → PNG), five quick
     clicks of one session (how many renders), and a sheet of ``cells`` (first cell, all, the
     labelled sheet encoded)."""
-    from generation.contact_sheet import encode_sheet, render_sheet
-    from generation.encode import encode_png
     from generation.engine import Engine, EngineConfig
-    from generation.events import JobSpec
+    from generation.engine.events import JobSpec
+    from generation.images.contact_sheet import encode_sheet, render_sheet
+    from generation.images.encode import encode_png
 
     pixels = request.width * request.height
     config = EngineConfig(batch_budget=batch_images * pixels, per_user_cap=64, global_cap=256)

@@ -109,7 +109,7 @@ def gpu_plan(out: Path) -> list[Step]:
 
 def smoke_plan(out: Path) -> list[Step]:
     """The same code paths on a CPU: tiny families in every mode, full-size sd15 controls."""
-    from generation.families import Mode
+    from generation.modes import Mode
 
     controls = (Mode.CONTROLNET, Mode.T2I_ADAPTER)
     tiny = _bench_options(model="tiny", device="cpu", random_weights=False, users=4)
@@ -147,19 +147,19 @@ def smoke_plan(out: Path) -> list[Step]:
 
 
 def _hub_families() -> tuple[str, ...]:
-    from generation.families import HUB_FAMILIES
+    from generation.models.families import HUB_FAMILIES
 
     return tuple(HUB_FAMILIES)
 
 
 def _tiny(name: str):
-    from generation.families import resolve_family
+    from generation.models.families import resolve_family
 
     return resolve_family(name)
 
 
 def _random(name: str):
-    from generation.random_models import random_weight_family
+    from generation.models.testing.random_models import random_weight_family
 
     return random_weight_family(name, companions=True)
 
@@ -173,12 +173,14 @@ def _bench_options(**fields) -> dict:
 
 def build_random(name: str) -> dict:
     """Build (or find) the full-size random family with its companions: on the GPU, seconds."""
+    from generation.modes import supported_modes
+
     started = time.perf_counter()
     family = _random(name)
     return {
         "seconds": round(time.perf_counter() - started, 1),
         "base": family.base,
-        "modes": [str(mode) for mode in family.modes],
+        "modes": [str(mode) for mode in supported_modes(family)],
     }
 
 
@@ -188,7 +190,7 @@ def hub_home(out: Path) -> dict:
     Every registry hub id is there as a repository in the hub's own layout with tiny random
     weights; what the production code writes into HF_HOME lands under ``out``, not in the cache.
     """
-    from generation.hub_faithful import ensure_hub_cache
+    from generation.models.testing.hub_faithful import ensure_hub_cache
 
     started = time.perf_counter()
     built = ensure_hub_cache()
@@ -207,7 +209,7 @@ def hub_family_modes(progress: Progress, name: str, out: Path) -> dict:
     The production loading path resolves each id in HF_HOME offline, as for an operator; two steps
     at the family's smallest size, since the weights are tiny and the path is what is checked.
     """
-    from generation.families import resolve_family
+    from generation.models.families import resolve_family
 
     hub_home(out)
     family = resolve_family(name)
@@ -218,7 +220,7 @@ def _pipelines(family, smoke: bool):
     """fp16 on the GPU (what operators run); fp32 for the CPU smoke run."""
     import torch
 
-    from generation.pipelines import PipelineSet
+    from generation.modes.pipelines import PipelineSet
 
     if smoke:
         return PipelineSet(family, device="cpu", dtype=torch.float32)
@@ -229,7 +231,7 @@ def _request(pipes, mode, size: int, steps: int | None = None, **fields):
     """A validated request for ``mode`` at ``size``; the mode's recipe fills what is not given."""
     from PIL import Image, ImageDraw
 
-    from generation.requests import GenerationRequest, validate_request
+    from generation.modes.requests import GenerationRequest, validate_request
 
     picture = Image.new("RGB", (size, size), (100, 120, 160))
     ImageDraw.Draw(picture).ellipse(
@@ -279,10 +281,12 @@ def measure_modes(
     """
     import torch
 
+    from generation.modes import supported_modes
+
     pipes = _pipelines(family, smoke)
     if not smoke:
         progress["weights_gib"] = round(torch.cuda.memory_allocated() / 2**30, 2)
-    for mode in modes or family.modes:
+    for mode in modes or supported_modes(family):
         request = _request(pipes, mode, size, steps)
         if not smoke:
             pipes.run([request])  # warm: first-call allocations and kernel choice
@@ -303,8 +307,8 @@ def oom_recovery(progress: Progress, family, size: int, smoke: bool) -> dict:
     import torch
 
     from generation.engine import Engine, EngineConfig
-    from generation.events import JobSpec
-    from generation.families import Mode
+    from generation.engine.events import JobSpec
+    from generation.modes import Mode
 
     pipes = _pipelines(family, smoke)
     calls: list[int] = []
@@ -371,7 +375,7 @@ def exploration(progress: Progress, family, size: int, smoke: bool, pipes=None) 
     import asyncio
 
     from bench.exploration import engine_exploration
-    from generation.families import Mode
+    from generation.modes import Mode
 
     pipes = pipes or _pipelines(family, smoke)
     request = _request(pipes, Mode.TXT2IMG, size, 4)

@@ -123,9 +123,10 @@ async def _sheets(harness, sheets: int) -> dict:
 
 async def measure(clicks: int, sheets: int) -> dict:
     from generation.engine import Engine, EngineConfig
-    from generation.families import Mode, resolve_family
-    from generation.pipelines import PipelineSet
-    from generation.requests import GenerationRequest, validate_request
+    from generation.models.families import resolve_family
+    from generation.modes import Mode
+    from generation.modes.pipelines import PipelineSet
+    from generation.modes.requests import GenerationRequest, validate_request
     from storage import migrate
     from storage.database import Database
     from tests.bot.conftest import bot_settings, make_bot

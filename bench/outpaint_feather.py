@@ -12,10 +12,11 @@ import numpy as np
 
 
 def main() -> None:
-    from generation.families import Mode, resolve_family
-    from generation.outpaint import feather_width, picture_box
-    from generation.pipelines import PipelineSet
-    from generation.requests import GenerationRequest, validate_request
+    from generation.images.outpaint import feather_width, picture_box
+    from generation.models.families import resolve_family
+    from generation.modes import Mode
+    from generation.modes.pipelines import PipelineSet
+    from generation.modes.requests import GenerationRequest, validate_request
 
     family = dataclasses.replace(resolve_family("tiny"), max_side=512)
     pipes = PipelineSet(family)

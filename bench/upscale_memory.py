@@ -38,11 +38,12 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
-    import generation.upscale as upscale
-    from generation.encode import encode_image_within
-    from generation.families import Mode, resolve_family
-    from generation.pipelines import PipelineSet
-    from generation.requests import GenerationRequest, validate_request
+    import generation.modes.upscale as upscale
+    from generation.images.encode import encode_image_within
+    from generation.models.families import resolve_family
+    from generation.modes import Mode
+    from generation.modes.pipelines import PipelineSet
+    from generation.modes.requests import GenerationRequest, validate_request
 
     upscale.TILES_PER_CALL = args.tiles_per_call
     family = dataclasses.replace(

@@ -21,9 +21,10 @@ from bot.prompt_screen import PromptBlocked, PromptScreen
 from bot.quotas import QuotaTaken
 from bot.refusal import Refusal, failure_text, is_refusal
 from bot.replies import answer_privately
-from generation.families import Mode, ModelFamily
-from generation.requests import GenerationRequest, validate_request
-from generation.styles import StyleLibrary
+from generation.models.families import ModelFamily
+from generation.models.styles import StyleLibrary
+from generation.modes import Mode
+from generation.modes.requests import GenerationRequest, validate_request
 from storage.models import Guild, NsfwPolicy
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ def request_from_draft(
     All CPU work (a large upload takes a good part of a second at each stage), so callers run it
     on a thread, never on the event loop.
     """
-    from generation.image_decode import alpha_mask, decode_image, decode_mask
+    from generation.images.image_decode import alpha_mask, decode_image, decode_mask
 
     image = mask = None
     if "image" in draft.inputs:

@@ -24,8 +24,8 @@ from bot.settings import Settings
 from bot.status_server import BotMetrics, StatusServer
 from bot.views import JobButton, result_view
 from generation.engine import Engine
-from generation.families import ModelFamily
-from generation.styles import StyleLibrary
+from generation.models.families import ModelFamily
+from generation.models.styles import StyleLibrary
 from storage.database import Database
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ MODES = (
     "upscale",
     "outpaint",
 )
-# The options only one mode reads (generation/modes.py declares them as that mode's fields), and
+# The options only one mode reads (generation.modes declares them as that mode's fields), and
 # what the CLI uses where they are left out.
 MODE_OPTION_DEFAULTS = {"scale": 2, "upscale_kind": "subtle", "outpaint": "zoom-2"}
 # Commands parsed without `db`'s subcommands, which import alembic: a third of a second that
@@ -71,8 +71,8 @@ def installed_version() -> str:
 
 
 def _add_generate(commands) -> None:
-    from generation.outpaint import OUTPAINTS
-    from generation.upscale_rules import KINDS, SCALES
+    from generation.images.outpaint import OUTPAINTS
+    from generation.modes.upscale_rules import KINDS, SCALES
 
     gen = commands.add_parser(
         "generate",
@@ -270,7 +270,7 @@ def _health(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from generation.library_logs import quiet_model_libraries
+    from generation.models.library_logs import quiet_model_libraries
 
     quiet_model_libraries()  # before the model libraries are first imported
     from generation.bench import BenchOptions, run_bench, write_json
@@ -346,8 +346,8 @@ def _read_upload(path: Path | None, parameter: str) -> bytes | None:
 async def _run_one(request, family, styles, device, dtype):
     """One job through the same engine the bot uses, with step progress on a terminal."""
     from generation.engine import Engine
-    from generation.events import JobProgress, JobSpec
-    from generation.pipelines import PipelineSet
+    from generation.engine.events import JobProgress, JobSpec
+    from generation.modes.pipelines import PipelineSet
 
     def load() -> PipelineSet:
         return PipelineSet(family, device=device, dtype=dtype, styles=styles)
@@ -368,11 +368,11 @@ def _generate_files(
     family, styles, request = _checked_request(args, settings)
     device_name, dtype_name = _checked_device(args, settings)
     # Only an accepted job pays for torch and diffusers (seconds): a refusal never imports them.
-    from generation.library_logs import quiet_model_libraries
+    from generation.models.library_logs import quiet_model_libraries
 
     quiet_model_libraries()  # before the model libraries are first imported
-    from generation.devices import resolve_device, resolve_dtype
-    from generation.outputs import write_result_files
+    from generation.models.devices import resolve_device, resolve_dtype
+    from generation.modes.outputs import write_result_files
 
     device = resolve_device(device_name)
     dtype = resolve_dtype(dtype_name, device)
@@ -387,11 +387,12 @@ def _checked_request(args: argparse.Namespace, settings: Settings):
     Nothing imported here may import torch or diffusers; tests/bot/test_cli_refusal.py checks it.
     """
     from generation.errors import InvalidInput
-    from generation.families import TINY_FAMILIES, Mode, resolve_family
-    from generation.image_decode import alpha_mask, decode_image, decode_mask
-    from generation.requests import GenerationRequest, validate_request
-    from generation.sizing import parse_size
-    from generation.styles import StyleChoice, StyleLibrary, parse_style_option
+    from generation.images.image_decode import alpha_mask, decode_image, decode_mask
+    from generation.images.sizing import parse_size
+    from generation.models.families import TINY_FAMILIES, resolve_family
+    from generation.models.styles import StyleChoice, StyleLibrary, parse_style_option
+    from generation.modes import Mode
+    from generation.modes.requests import GenerationRequest, validate_request
 
     mode = Mode(args.mode)
     mode_options = _mode_options(args, mode)
@@ -415,7 +416,7 @@ def _checked_request(args: argparse.Namespace, settings: Settings):
     # A tiny family is built on first use (with torch), so the family comes after the uploads.
     name = args.model or settings.lcm_model
     if name in TINY_FAMILIES:
-        from generation.library_logs import quiet_model_libraries
+        from generation.models.library_logs import quiet_model_libraries
 
         quiet_model_libraries()  # a first build loads diffusers: quiet it first, as for a job
     family = resolve_family(name, settings.model_overrides())
@@ -452,7 +453,7 @@ def _checked_request(args: argparse.Namespace, settings: Settings):
 def _mode_options(args: argparse.Namespace, mode) -> dict:
     """The options of ``mode`` alone (its defaults where left out); another mode's are refused."""
     from generation.errors import InvalidInput
-    from generation.families import Mode
+    from generation.modes import Mode
 
     options = {}
     for name, default in MODE_OPTION_DEFAULTS.items():

@@ -16,8 +16,8 @@ from typing import IO, Any
 
 from bot.run import MISSING_TOKEN
 from bot.settings import Settings, SettingsError, load_settings
-from generation.gpus import GpuInfo
-from generation.safetensors_mirror import PICKLE_WEIGHTS_NAME
+from generation.models.gpus import GpuInfo
+from generation.models.safetensors_mirror import PICKLE_WEIGHTS_NAME
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "FAIL", "--"
 GB = 1e9
@@ -387,13 +387,14 @@ def _existing_ancestor(path: Path) -> Path:
 
 
 def check_device(device_name: str, dtype_name: str, family: str):
-    """(check, device, dtype name, GPUs); the device comes from generation.devices, as at start.
+    """(check, device, dtype name, GPUs); the device comes from generation.models.devices,
+    as at start.
 
     The GPUs are asked of torch only when the device is CUDA, so a CPU machine pays nothing more.
     """
-    from generation.devices import resolve_device, resolve_dtype
     from generation.errors import InvalidInput
-    from generation.gpus import visible_gpus
+    from generation.models.devices import resolve_device, resolve_dtype
+    from generation.models.gpus import visible_gpus
 
     build = _torch_build()
     try:
@@ -546,14 +547,14 @@ def _gb(source: str) -> float:
 
 
 def check_model_files(family_name: str, overrides: dict[str, str] | None = None) -> Check:
-    from generation.families import TINY_FAMILIES, resolve_family
+    from generation.models.families import TINY_FAMILIES, resolve_family
 
     if family_name in TINY_FAMILIES:
         return _check_tiny(family_name)
     family = resolve_family(family_name, overrides)
     from huggingface_hub import constants, try_to_load_from_cache
 
-    from generation.load_errors import load_failure
+    from generation.models.load_errors import load_failure
 
     cache = Path(constants.HF_HUB_CACHE)
     missing_start, missing_later = [], []
@@ -591,7 +592,7 @@ def check_model_files(family_name: str, overrides: dict[str, str] | None = None)
     for part in missing_start:
         answer = ask_hub(part.source)
         if answer.status == FAIL:
-            # A refusal in the very words the start would use (generation.load_errors).
+            # A refusal in the very words the start would use (generation.models.load_errors).
             why = load_failure(part.source, answer.refusal) if answer.refusal else answer.detail
             return Check("model files", FAIL, f"{family_name} {part.label}: {why}")
         if answer.status == WARN:
@@ -687,7 +688,7 @@ def _hub_token_source() -> str | None:
 
 
 def _check_tiny(name: str) -> Check:
-    from generation.tiny_models import TINY_BUILD_VERSION, cache_root
+    from generation.models.testing.tiny_models import TINY_BUILD_VERSION, cache_root
 
     folder = cache_root() / f"{name}-v{TINY_BUILD_VERSION}"
     if (folder / "COMPLETE").exists():
@@ -791,8 +792,8 @@ def looks_like_path(source: str) -> bool:
 
 def check_styles(path: Path | None, family_name: str) -> Check:
     from generation.errors import ModelUnavailable
-    from generation.families import HUB_FAMILIES
-    from generation.styles import StyleLibrary
+    from generation.models.families import HUB_FAMILIES
+    from generation.models.styles import StyleLibrary
 
     if path is None:
         return Check("styles", OK, "no styles file (LCM_STYLES_FILE is empty): /styles lists none")

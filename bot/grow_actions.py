@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from generation.families import Mode
+from generation.modes import Mode
 
-# Each panel button → its mode and that mode's own fields (generation/modes.py declares them).
+# Each panel button → its mode and that mode's own fields (generation.modes declares them).
 GROWS: Mapping[str, dict[str, Any]] = {
     "up2": dict(mode=Mode.UPSCALE, scale=2, upscale_kind="subtle"),
     "up4": dict(mode=Mode.UPSCALE, scale=4, upscale_kind="subtle"),

@@ -30,8 +30,15 @@ from bot.refusal import Refusal
 from bot.result_files import build_result_files
 from bot.views import result_view
 from generation.engine import Engine
-from generation.events import JobCancelled, JobFailed, JobFinished, JobInterrupted, JobStarted
-from generation.families import Mode, ModelFamily
+from generation.engine.events import (
+    JobCancelled,
+    JobFailed,
+    JobFinished,
+    JobInterrupted,
+    JobStarted,
+)
+from generation.models.families import ModelFamily
+from generation.modes import Mode
 from storage.database import Database
 
 log = logging.getLogger(__name__)

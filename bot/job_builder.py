@@ -20,8 +20,9 @@ from bot.job_parameters import (
 )
 from bot.refusal import Refusal
 from bot.style_options import check_style_names, effective_styles, fold_style_options
-from generation.families import Mode, ModelFamily
-from generation.styles import StyleLibrary
+from generation.models.families import ModelFamily
+from generation.models.styles import StyleLibrary
+from generation.modes import Mode
 from storage.models import Guild
 from storage.precedence import BUILT_IN, OPTION, resolve
 from storage.repositories.presets import PresetRepository

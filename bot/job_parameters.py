@@ -8,16 +8,17 @@ from typing import Any
 from PIL.Image import Image
 
 from bot.style_options import as_picks
-from generation.families import Mode, ModelFamily
-from generation.requests import GenerationRequest
-from generation.styles import StyleChoice
+from generation.models.families import ModelFamily
+from generation.models.styles import StyleChoice
+from generation.modes import Mode, default_guidance
+from generation.modes.requests import GenerationRequest
 from storage.precedence import NamedParameters, PresetLayers, source_rank
 
 # Styles are one choice: picking any overrides a preset's styles and their style weight together.
 QUALIFIERS = {"styles": ("style_weight",)}
 
 
-# Option and journal names of request fields whose names differ (generation/modes.py lists a
+# Option and journal names of request fields whose names differ (generation.modes lists a
 # mode's fields by their request names).
 OPTION_NAMES = {
     "canny_low": "low_threshold",
@@ -30,15 +31,16 @@ def builtin_defaults(family: ModelFamily, mode: Mode = Mode.TXT2IMG) -> dict[str
     """The last level of precedence: what a job uses when nobody chose anything.
 
     Steps, guidance, strength, the conditioning scale and frames come from the mode's recipe for
-    this family (generation/modes.py), so /inpaint and /animate start from the guide's values.
+    this family (generation.modes), so /inpaint and /animate start from the guide's values.
     """
     recipes = {m: m.spec.recipe(family) for m in (Mode.IMG2IMG, Mode.CONTROLNET, Mode.ANIMATE)}
     defaults = {
         "negative_prompt": "",
         "size": f"{family.default_size}x{family.default_size}",
-        "aspect": None,  # one of generation.sizing.ASPECTS; size_or_aspect picks one of the two
+        # One of generation.images.sizing.ASPECTS; size_or_aspect picks one of the two.
+        "aspect": None,
         "steps": 4,
-        "guidance": family.default_guidance,
+        "guidance": default_guidance(family),
         "count": 1,
         "strength": recipes[Mode.IMG2IMG].strength,
         "styles": None,
@@ -91,7 +93,7 @@ def build_request(
     size_from_image: bool = False,
 ) -> GenerationRequest:
     """A GenerationRequest from effective values (options over presets over defaults)."""
-    from generation.sizing import parse_size
+    from generation.images.sizing import parse_size
 
     # With an upload, neither a stored size nor a stored aspect applies: the caller says
     # size_from_image unless one was typed on the command (see CommandDrafts).

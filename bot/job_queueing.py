@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from bot.jobs import JobContext, journal_job
 from generation.engine import Engine
-from generation.events import JobSpec
-from generation.job_handle import JobHandle
-from generation.requests import GenerationRequest
+from generation.engine.events import JobSpec
+from generation.engine.job_handle import JobHandle
+from generation.modes.requests import GenerationRequest
 from storage.database import Database
 
 

@@ -18,7 +18,7 @@ from bot.render import queued_text, rendering_text, result_caption
 from bot.result_files import build_result_files
 from bot.status_throttle import StatusThrottle
 from generation.engine import Engine
-from generation.events import (
+from generation.engine.events import (
     JobCancelled,
     JobFailed,
     JobFinished,
@@ -28,7 +28,7 @@ from generation.events import (
     JobSpec,
     JobStarted,
 )
-from generation.requests import GenerationRequest, GenerationResult
+from generation.modes.requests import GenerationRequest, GenerationResult
 from storage.database import Database
 from storage.models import NsfwPolicy
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 from bot.refusal import Refusal
 from bot.settings import Settings
-from generation.families import Mode
-from generation.requests import MAX_STEPS, GenerationRequest
+from generation.modes import Mode
+from generation.modes.requests import MAX_STEPS, GenerationRequest
 from storage.models import Guild, QuotaSettings, RoleLimits
 from storage.precedence import role_source
 from storage.repositories.limits import ROLE_LIMIT_RANGES
@@ -119,9 +119,9 @@ def limited_side(request: GenerationRequest) -> tuple[int, tuple[int, int]]:
     """The longer side a size limit applies to, and the size it is measured on.
 
     Usually the output. An upscale's is its input picture: the upscaler and the creative pass
-    both work in tiles (generation/upscale.py), so neither memory nor steps grow with the output,
-    and a limit on the output would forbid ever upscaling a picture of the server's largest
-    size. Outpaint renders its whole canvas in one pass, so its output stays limited.
+    both work in tiles (generation/modes/upscale.py), so neither memory nor steps grow with the
+    output, and a limit on the output would forbid ever upscaling a picture of the server's
+    largest size. Outpaint renders its whole canvas in one pass, so its output stays limited.
     """
     if request.mode == Mode.UPSCALE and request.image is not None:
         width, height = request.image.size

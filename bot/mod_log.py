@@ -21,7 +21,7 @@ import discord
 from bot.delivery_targets import NO_PINGS, PostedMessage
 from bot.jobs import JobContext
 from bot.mod_log_entries import log_picture, message_link, posted_text, thumbnail
-from generation.requests import GenerationResult
+from generation.modes.requests import GenerationResult
 from storage.models import ModLogEntry
 from storage.repositories.mod_log import ModLogRepository
 from storage.repositories.moderation import ModerationRepository

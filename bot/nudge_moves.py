@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.refusal import Refusal
-from generation.families import Mode, ModelFamily
-from generation.requests import MAX_SEED
-from generation.styles import MAX_WEIGHT, MIN_WEIGHT
+from generation.models.families import ModelFamily
+from generation.models.styles import MAX_WEIGHT, MIN_WEIGHT
+from generation.modes import Mode
+from generation.modes.requests import MAX_SEED
 
 MIN_STRENGTH = 0.05
 EDGE_FACTOR = 1.5  # each "fewer/more edges" click scales both canny thresholds by this

@@ -5,8 +5,8 @@ from __future__ import annotations
 import discord
 from sqlalchemy.exc import SQLAlchemyError
 
+from generation.engine.fair_queue import QueueFull
 from generation.errors import GenerationError
-from generation.fair_queue import QueueFull
 from storage.errors import StorageError
 
 

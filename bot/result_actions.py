@@ -32,8 +32,9 @@ from bot.views import (
     panel_view,
     picture_chooser,
 )
-from generation.families import Mode, ModelFamily
-from generation.styles import StyleLibrary
+from generation.models.families import ModelFamily
+from generation.models.styles import StyleLibrary
+from generation.modes import Mode
 from storage.models import Guild
 from storage.repositories.jobs import JobRepository
 

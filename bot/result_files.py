@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import discord
 
-from generation.encode import encode_animation, encode_image_within, make_grid
-from generation.requests import GenerationResult
+from generation.images.encode import encode_animation, encode_image_within, make_grid
+from generation.modes.requests import GenerationResult
 
 MAX_FILES = 10  # Discord refuses an 11th attachment (code 30015)
 

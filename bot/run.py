@@ -99,8 +99,8 @@ def startup_failure(exc: BaseException, settings: Settings) -> str | None:
     from sqlalchemy.exc import SQLAlchemyError
 
     from bot.status_server import HttpPortUnavailable
+    from generation.engine.worker_process import WorkerError
     from generation.errors import GenerationError, ModelUnavailable
-    from generation.worker_process import WorkerError
     from storage.cli import explain
     from storage.errors import StorageError
 
@@ -139,21 +139,21 @@ def startup_failure(exc: BaseException, settings: Settings) -> str | None:
 
 async def serve(settings: Settings, **bot_options) -> None:
     """Own every resource the bot uses (the caller-owns pattern of discord.py's examples)."""
-    from generation.library_logs import quiet_model_libraries
+    from generation.models.library_logs import quiet_model_libraries
 
     # Before the imports below: importing the pipelines is what makes transformers give advice.
     quiet_model_libraries()
 
     from bot.app import LcmBot
     from bot.member_limits import engine_queue_ceiling
-    from generation.devices import resolve_device, resolve_dtype
     from generation.engine import Engine, EngineConfig
     from generation.engine.placement import worker_devices
     from generation.engine.transport import worker_factories
-    from generation.families import resolve_family
-    from generation.pipelines import PipelineSet
-    from generation.styles import StyleLibrary
-    from generation.worker_process import WorkerSpec
+    from generation.engine.worker_process import WorkerSpec
+    from generation.models.devices import resolve_device, resolve_dtype
+    from generation.models.families import resolve_family
+    from generation.models.styles import StyleLibrary
+    from generation.modes.pipelines import PipelineSet
     from storage import migrate
     from storage.database import Database
 

@@ -16,11 +16,12 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from generation.families import family_names
+from generation.models.families import family_names
 from storage.engine import database_url as parse_database_url
 from storage.errors import StorageError
 
-# The names generation.devices accepts; repeated here so reading settings never imports torch.
+# The names generation.models.devices accepts; repeated here so reading settings never imports
+# torch.
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 DEVICES_ALLOWED = "auto, cuda, cuda:N (N = 0, 1, …), mps or cpu"
 DTYPES = ("auto", "float16", "bfloat16", "float32")

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from generation.errors import InvalidInput
-from generation.families import ModelFamily
-from generation.requests import MAX_STYLES
-from generation.styles import MAX_WEIGHT, MIN_WEIGHT, StyleLibrary, parse_style_option
+from generation.models.families import ModelFamily
+from generation.models.styles import MAX_WEIGHT, MIN_WEIGHT, StyleLibrary, parse_style_option
+from generation.modes.requests import MAX_STYLES
 from storage.precedence import BUILT_IN, OPTION
 
 STYLE_OPTIONS = ("style", "style_2", "style_3")

@@ -1,1 +1,1 @@
-"""lcm-bot generation core: model families, LCM pipelines, image I/O (and soon the GPU engine)."""
+"""lcm-bot generation core, in rooms: engine → modes → models and images; errors under them all."""

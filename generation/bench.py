@@ -14,11 +14,12 @@ from pathlib import Path
 import torch
 
 from generation.engine import Engine, EngineConfig
-from generation.events import JobSpec
-from generation.families import Mode, ModelFamily, resolve_family
-from generation.metrics import percentile
-from generation.pipelines import PipelineSet
-from generation.requests import GenerationRequest
+from generation.engine.events import JobSpec
+from generation.engine.metrics import percentile
+from generation.models.families import ModelFamily, resolve_family
+from generation.modes import Mode, default_guidance
+from generation.modes.pipelines import PipelineSet
+from generation.modes.requests import GenerationRequest
 
 # One H100 does about 800 TFLOP/s on large bf16 matrix products (MODELS_OFFLINE.md).
 H100_TFLOPS = 800.0
@@ -108,7 +109,7 @@ def ceiling_images_per_s(model: str, size: int, steps: int) -> float | None:
 
 def _family(options: BenchOptions) -> ModelFamily:
     if options.random_weights:
-        from generation.random_models import random_weight_family
+        from generation.models.testing.random_models import random_weight_family
 
         return random_weight_family(options.model)
     return resolve_family(options.model)
@@ -177,7 +178,7 @@ async def _through_engine(engine: Engine, jobs: list[JobSpec]) -> list[float]:
 
 
 async def run_bench(options: BenchOptions) -> BenchReport:
-    from generation.devices import resolve_device, resolve_dtype
+    from generation.models.devices import resolve_device, resolve_dtype
 
     family = _family(options)
     device = resolve_device(options.device)
@@ -197,10 +198,10 @@ async def run_bench(options: BenchOptions) -> BenchReport:
         # Warm both paths once (first-call allocations, kernel selection) before timing.
         warm = JobSpec("warm-up", user_id=-1, guild_id=None, request=jobs[0].request)
         await engine.submit(warm).result()
-        _baseline(pipes, jobs[:1], family.default_guidance)
-        single = _baseline(pipes, jobs[:3], family.default_guidance)
+        _baseline(pipes, jobs[:1], default_guidance(family))
+        single = _baseline(pipes, jobs[:3], default_guidance(family))
         batch_1_latency = min(b - a for a, b in zip([0.0, *single], single, strict=False))
-        baseline = _baseline(pipes, jobs, family.default_guidance)
+        baseline = _baseline(pipes, jobs, default_guidance(family))
         before = engine.snapshot()
         engine_latencies = await _through_engine(engine, jobs)
         after = engine.snapshot()
@@ -245,7 +246,7 @@ async def run_bench(options: BenchOptions) -> BenchReport:
 
 def _worker_factory(options: BenchOptions, device, dtype):
     """The engine's runner in a worker process, built from the family's name as the bot does."""
-    from generation.worker_process import ProcessRunner, WorkerSpec
+    from generation.engine.worker_process import ProcessRunner, WorkerSpec
 
     if options.random_weights:
         raise ValueError("--worker process needs a named family, not --random-weights")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from generation.bench import BenchOptions, _device_name, _machine, _mix
 from generation.engine import Engine, EngineConfig
-from generation.events import JobSpec
+from generation.engine.events import JobSpec
 
 
 @dataclass
@@ -76,8 +76,8 @@ async def run_workers_bench(
 async def _measure(
     options: BenchOptions, workers: int, rounds: int, ray_address: str
 ) -> WorkersReport:
-    from generation.devices import resolve_device, resolve_dtype
-    from generation.families import resolve_family
+    from generation.models.devices import resolve_device, resolve_dtype
+    from generation.models.families import resolve_family
 
     family = resolve_family(options.model)
     device = resolve_device(options.device)
@@ -180,7 +180,7 @@ async def _boundary_ms(factories, family, options: BenchOptions, size: int, jobs
 def _factories(options: BenchOptions, dtype, ray_address: str):
     """``make(devices, threads)``: one runner factory per device, as `lcm-bot run` builds them."""
     from generation.engine.transport import worker_factories
-    from generation.worker_process import WorkerSpec
+    from generation.engine.worker_process import WorkerSpec
 
     def make(devices: list[str], threads: int | None):
         spec = WorkerSpec(family=options.model, dtype=str(dtype).removeprefix("torch."))

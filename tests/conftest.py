@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from generation.families import ModelFamily, resolve_family
-from generation.styles import StyleLibrary
+from generation.models.families import ModelFamily, resolve_family
+from generation.models.styles import StyleLibrary
 
 
 def _write_styles(directory: Path, family: ModelFamily) -> StyleLibrary:
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
-    from generation.tiny_models import save_random_lora
+    from generation.models.testing.tiny_models import save_random_lora
 
     cls = StableDiffusionPipeline if family.architecture == "sd" else StableDiffusionXLPipeline
     base = cls.from_pretrained(family.base)
@@ -71,13 +71,13 @@ def tiny_xl_styles(tiny_xl_family, tmp_path_factory) -> StyleLibrary:
 
 @pytest.fixture(scope="session")
 def tiny_pipelines(tiny_family, tiny_styles):
-    from generation.pipelines import PipelineSet
+    from generation.modes.pipelines import PipelineSet
 
     return PipelineSet(tiny_family, styles=tiny_styles)
 
 
 @pytest.fixture(scope="session")
 def tiny_xl_pipelines(tiny_xl_family, tiny_xl_styles):
-    from generation.pipelines import PipelineSet
+    from generation.modes.pipelines import PipelineSet
 
     return PipelineSet(tiny_xl_family, styles=tiny_xl_styles)

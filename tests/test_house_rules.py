@@ -27,7 +27,10 @@ def source_files():
 # doctor's list of weight-file suffixes, which only recognises a style path to say that a pickle
 # format is not loaded (it opens nothing).
 ALLOWED = {
-    ("generation/safetensors_mirror.py", 'PICKLE_WEIGHTS_NAME = "diffusion_pytorch_model.bin"'),
+    (
+        "generation/models/safetensors_mirror.py",
+        'PICKLE_WEIGHTS_NAME = "diffusion_pytorch_model.bin"',
+    ),
     ("bot/doctor.py", 'WEIGHT_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")'),
 }
 
@@ -51,7 +54,7 @@ def test_no_pickle_or_unsafe_weight_loading_in_the_product_code():
 
 
 def test_the_one_pickle_file_name_is_read_only_with_weights_only():
-    mirror = (ROOT / "generation/safetensors_mirror.py").read_text("utf-8")
+    mirror = (ROOT / "generation/models/safetensors_mirror.py").read_text("utf-8")
     loads = TORCH_LOAD.findall(mirror)
     assert loads and all("weights_only=True" in args for args in loads)
     assert all(
@@ -75,7 +78,8 @@ def test_no_pickle_weight_file_is_tracked():
 def test_generation_types_import_without_torch():
     """The request and registry types must stay light: the bot imports them on every command."""
     code = (
-        "import sys; import generation.requests, generation.families, generation.styles;"
+        "import sys; import generation.modes.requests, generation.models.families,"
+        " generation.models.styles;"
         "print('torch' in sys.modules)"
     )
     done = subprocess.run(

@@ -12,9 +12,10 @@ from discord.ext import commands
 
 from bot.autocomplete import motion_autocomplete, preset_autocomplete, style_autocomplete
 from bot.job_builder import CommandInput
-from generation.families import Mode, ModelFamily
-from generation.sizing import ASPECTS
-from generation.styles import MAX_WEIGHT, MIN_WEIGHT
+from generation.images.sizing import ASPECTS
+from generation.models.families import ModelFamily
+from generation.models.styles import MAX_WEIGHT, MIN_WEIGHT
+from generation.modes import Mode
 
 if TYPE_CHECKING:
     from bot.app import LcmBot

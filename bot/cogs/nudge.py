@@ -17,7 +17,7 @@ from bot.nudge_moves import EDGE_MOVES
 from bot.nudge_views import KEEP, TweakButton, nudge_panel
 from bot.refusal import Refusal
 from bot.views import result_view
-from generation.families import Mode
+from generation.modes import Mode
 
 if TYPE_CHECKING:
     from bot.app import LcmBot

@@ -28,9 +28,9 @@ from bot.style_options import (
     styles_text,
 )
 from generation.errors import InvalidInput
-from generation.families import Mode
-from generation.requests import MAX_STYLES
-from generation.styles import MAX_WEIGHT, MIN_WEIGHT
+from generation.models.styles import MAX_WEIGHT, MIN_WEIGHT
+from generation.modes import Mode
+from generation.modes.requests import MAX_STYLES
 from storage.errors import StorageError
 from storage.models import PresetScope
 from storage.precedence import NamedParameters, PresetLayers, resolve

@@ -21,7 +21,7 @@ from bot.replies import defer_privately, send_privately
 from bot.showcase import ShowcaseReactions
 from bot.sweep_plan import DEFAULT_MAX_CELLS, HARD_MAX_CELLS
 from generation.errors import InvalidInput
-from generation.styles import MAX_WEIGHT, MIN_WEIGHT
+from generation.models.styles import MAX_WEIGHT, MIN_WEIGHT
 from storage.errors import StorageError
 from storage.models import PresetScope
 

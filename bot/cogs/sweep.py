@@ -32,17 +32,17 @@ from bot.result_files import build_result_files
 from bot.style_options import StylePick, as_picks
 from bot.sweep_plan import AXES, DEFAULT_MAX_CELLS, SweepCell, SweepPlan, plan_sweep
 from bot.views import result_view
-from generation.contact_sheet import encode_sheet, render_sheet
-from generation.events import (
+from generation.engine.events import (
     JobCancelled,
     JobFailed,
     JobFinished,
     JobInterrupted,
     JobStarted,
 )
-from generation.families import Mode
-from generation.requests import GenerationResult
-from generation.styles import MAX_WEIGHT, MIN_WEIGHT
+from generation.images.contact_sheet import encode_sheet, render_sheet
+from generation.models.styles import MAX_WEIGHT, MIN_WEIGHT
+from generation.modes import Mode
+from generation.modes.requests import GenerationResult
 
 if TYPE_CHECKING:
     from bot.app import LcmBot

@@ -1,4 +1,4 @@
-"""The GPU job engine: one fair scheduler in front; workers (process, actor) behind it."""
+"""The engine room: fair queue, scheduler, workers (process, actor), handles, events, metrics."""
 
 from generation.engine.scheduler import BatchRunner, Engine, EngineConfig
 

@@ -17,7 +17,7 @@ def worker_devices(setting: str, default: str = "auto") -> list[str]:
     if not setting:
         return [default]
     if setting == "all":
-        from generation.gpus import visible_gpus
+        from generation.models.gpus import visible_gpus
 
         gpus = visible_gpus()
         return [f"cuda:{gpu.index}" for gpu in gpus] if gpus else [default]

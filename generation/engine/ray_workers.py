@@ -21,14 +21,14 @@ from dataclasses import replace
 import ray
 import ray.exceptions
 
-from generation.errors import GenerationCancelled, GenerationError
-from generation.worker_process import (
+from generation.engine.worker_process import (
     FATAL_DEVICE_ERRORS,
     WorkerLost,
     WorkerSpec,
     build_pipelines,
     error_from,
 )
+from generation.errors import GenerationCancelled, GenerationError
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class ModelActor:
     """The actor's body: the models of one device and one batch at a time (threaded for stop)."""
 
     def __init__(self, spec: WorkerSpec, build: Callable) -> None:
-        from generation.library_logs import quiet_model_libraries
+        from generation.models.library_logs import quiet_model_libraries
 
         quiet_model_libraries()
         self._pipelines = build(spec)

@@ -18,9 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from generation.batch_execution import Outcome
-from generation.engine.workers import RunningBatch, WorkerSlot
-from generation.events import (
+from generation.engine.batch_execution import Outcome
+from generation.engine.events import (
     EngineStopped,
     JobCancelled,
     JobEvent,
@@ -32,17 +31,18 @@ from generation.events import (
     JobSpec,
     JobStarted,
 )
-from generation.fair_queue import FairQueue, QueuedJob
-from generation.families import ModelFamily
-from generation.job_handle import JobHandle
-from generation.metrics import EngineMetrics, MetricsSnapshot
-from generation.requests import (
+from generation.engine.fair_queue import FairQueue, QueuedJob
+from generation.engine.job_handle import JobHandle
+from generation.engine.metrics import EngineMetrics, MetricsSnapshot
+from generation.engine.workers import RunningBatch, WorkerSlot
+from generation.models.families import ModelFamily
+from generation.models.styles import StyleLibrary
+from generation.modes.requests import (
     GenerationRequest,
     GenerationResult,
     gpu_cost,
     validate_request,
 )
-from generation.styles import StyleLibrary
 
 log = logging.getLogger(__name__)
 

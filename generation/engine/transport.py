@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from generation.engine.placement import cpu_threads
-from generation.worker_process import ProcessRunner, WorkerSpec, build_pipelines
+from generation.engine.worker_process import ProcessRunner, WorkerSpec, build_pipelines
 
 
 def worker_factories(

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from generation.batch_execution import BatchExecutor
-from generation.worker_process import WorkerLost
+from generation.engine.batch_execution import BatchExecutor
+from generation.engine.worker_process import WorkerLost
 
 if TYPE_CHECKING:
     from generation.engine.scheduler import Engine, _Job

@@ -67,7 +67,7 @@ def test_the_gpu_plan_fits_eight_minutes_and_measures_both_families(tmp_path):
 
 def test_the_smoke_plan_covers_every_family_it_claims(tmp_path):
     from bench.gpu_checks import smoke_plan
-    from generation.families import HUB_FAMILIES
+    from generation.models.families import HUB_FAMILIES
 
     plan = {step.name: step for step in smoke_plan(tmp_path)}
     assert {"modes-tiny", "modes-tiny-xl", "controls-sd15-full-size"} <= set(plan)

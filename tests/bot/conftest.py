@@ -15,8 +15,8 @@ from bot.app import LcmBot
 from bot.member_limits import engine_queue_ceiling
 from bot.settings import Settings
 from generation.engine import Engine, EngineConfig
-from generation.requests import GenerationRequest
-from generation.styles import StyleLibrary
+from generation.models.styles import StyleLibrary
+from generation.modes.requests import GenerationRequest
 from storage import migrate
 from storage.database import Database
 from tests.conftest import _write_styles
@@ -43,7 +43,7 @@ def tiny_styles(tiny_family, tmp_path_factory) -> StyleLibrary:
     """The shared test styles (ink, neon) and a third, chalk: a job may mix up to three."""
     from diffusers import StableDiffusionPipeline
 
-    from generation.tiny_models import save_random_lora
+    from generation.models.testing.tiny_models import save_random_lora
 
     directory = tmp_path_factory.mktemp("styles-bot")
     _write_styles(directory, tiny_family)
@@ -66,7 +66,7 @@ description = "third test style"
 @pytest.fixture(scope="session")
 def tiny_pipelines(tiny_family, tiny_styles):
     """The tiny pipelines with the bot tests' three styles loaded."""
-    from generation.pipelines import PipelineSet
+    from generation.modes.pipelines import PipelineSet
 
     return PipelineSet(tiny_family, styles=tiny_styles)
 

@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image
 
-from generation.encode import read_png_parameters
+from generation.images.encode import read_png_parameters
 from storage.models import JobStatus
 from tests.bot.conftest import mask_bytes, png_bytes
 

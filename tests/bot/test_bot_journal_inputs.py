@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image
 
-from generation.image_decode import decode_image, decode_mask
+from generation.images.image_decode import decode_image, decode_mask
 from storage.models import JobStatus
 from tests.bot.conftest import mask_bytes, png_bytes
 

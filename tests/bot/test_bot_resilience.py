@@ -9,7 +9,7 @@ import discord
 import pytest
 
 from generation.engine import Engine, EngineConfig
-from generation.fair_queue import QueueFull
+from generation.engine.fair_queue import QueueFull
 from storage.models import JobStatus
 from tests.bot.conftest import TINY_PIXELS, make_bot, png_bytes
 from tests.discord_double import Rule
@@ -151,8 +151,8 @@ async def test_a_storage_error_is_answered_alike_on_a_button_and_a_command(harne
 async def journal(harness, user, channel, prompt: str) -> int:
     """A job the previous process accepted (queued)."""
     from bot.job_parameters import journal_parameters
-    from generation.families import Mode
-    from generation.requests import GenerationRequest, validate_request
+    from generation.modes import Mode
+    from generation.modes.requests import GenerationRequest, validate_request
 
     engine, database = harness.engine, harness.database
     request = GenerationRequest(
@@ -321,9 +321,9 @@ def large_upload(side: int = 4000) -> bytes:
 async def test_a_large_upload_is_decoded_and_journaled_off_the_event_loop(harness):
     from bot.admission import stored_inputs
     from bot.job_parameters import build_request, builtin_defaults
-    from generation.families import Mode
-    from generation.image_decode import decode_image
-    from generation.requests import validate_request
+    from generation.images.image_decode import decode_image
+    from generation.modes import Mode
+    from generation.modes.requests import validate_request
 
     double, bot = harness.double, harness.bot
     data = large_upload()

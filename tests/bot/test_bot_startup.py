@@ -27,7 +27,7 @@ START_TIMEOUT_S = 180
 
 def operator_env(tmp_path: Path, **settings: str) -> dict[str, str]:
     """What an operator's shell has: no test-wide verbosity switches, an empty model cache."""
-    from generation.tiny_models import cache_root
+    from generation.models.testing.tiny_models import cache_root
 
     home = tmp_path / "home"
     (home / "hf").mkdir(parents=True, exist_ok=True)
@@ -189,7 +189,7 @@ def the_one_error_line(stderr: str) -> str:
 
 
 def _incomplete_tiny_base(tmp_path: Path) -> str:
-    from generation.families import resolve_family
+    from generation.models.families import resolve_family
 
     folder = tmp_path / "incomplete-base"
     shutil.copytree(resolve_family("tiny").base, folder)
@@ -294,7 +294,7 @@ async def test_the_traceback_of_a_failed_load_is_in_the_debug_log(tmp_path, tiny
     )
     status, stderr = await lcm_bot_run(env, tmp_path)
     assert status == 1, stderr
-    assert "DEBUG generation.pipelines: loading the sd15 base model" in stderr
+    assert "DEBUG generation.modes.pipelines: loading the sd15 base model" in stderr
     assert "huggingface_hub.errors.OfflineModeIsEnabled" in stderr, "the real cause's trace"
     errors = [line for line in stderr.splitlines() if " ERROR " in line]
     assert len(errors) == 1, stderr

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from bot.cogs.generate import family_help
-from generation.encode import read_png_parameters
-from generation.families import HUB_FAMILIES
-from generation.styles import StyleChoice
+from generation.images.encode import read_png_parameters
+from generation.models.families import HUB_FAMILIES
+from generation.models.styles import StyleChoice
 from storage.models import PresetScope
 from tests.bot.conftest import make_bot, mask_bytes, png_bytes
 from tests.bot.test_bot_commands import record_message, reply_of

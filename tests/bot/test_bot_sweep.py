@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image, ImageChops
 
-from generation.contact_sheet import PENDING, layout_sheet
+from generation.images.contact_sheet import PENDING, layout_sheet
 from storage.models import JobStatus
 from tests.bot.conftest import make_bot, png_bytes
 from tests.discord_double import Limits

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.doctor import FAIL, OK, WARN, check_database, check_token
-from generation.gpus import GpuInfo
+from generation.models.gpus import GpuInfo
 from storage import migrate
 
 LCM_BOT = Path(sys.executable).with_name("lcm-bot")
@@ -31,7 +31,7 @@ DUMMY_TOKEN = (
 @pytest.fixture
 def env(tmp_path, tiny_family) -> dict[str, str]:
     """A clean environment: the tiny family (already built), no hub, a valid-format token."""
-    from generation.tiny_models import cache_root
+    from generation.models.testing.tiny_models import cache_root
 
     home = tmp_path / "home"
     home.mkdir()

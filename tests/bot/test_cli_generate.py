@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from generation.encode import read_png_parameters
+from generation.images.encode import read_png_parameters
 from tests.bot.cli_env import clean_env
 
 LCM_BOT = Path(sys.executable).with_name("lcm-bot")

@@ -40,7 +40,7 @@ def _hub(base: str | None) -> HubDouble:
     return HubDouble(repos=repos, tokens={READER: set(), GRANTED: {BASE}})
 
 
-# The model files line words a refusal exactly as the start does (generation.load_errors).
+# The model files line words a refusal exactly as the start does (generation.models.load_errors).
 @pytest.mark.parametrize(
     ("base", "token", "says"),
     [

@@ -6,8 +6,9 @@ import pytest
 from PIL import Image
 
 from bot.job_parameters import OPTION_NAMES, build_request, journal_parameters
-from generation.families import HUB_FAMILIES, Mode
-from generation.requests import GenerationRequest, validate_request
+from generation.models.families import HUB_FAMILIES
+from generation.modes import Mode
+from generation.modes.requests import GenerationRequest, validate_request
 
 COMMON = {"mode", "prompt", "negative_prompt", "size", "steps", "guidance", "seed", "count"}
 COMMON |= {"styles", "quality"}

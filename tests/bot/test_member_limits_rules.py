@@ -14,7 +14,7 @@ from bot.jobs import JobContext
 from bot.member_limits import member_limits
 from bot.refusal import Refusal
 from bot.settings import Settings
-from generation.families import Mode
+from generation.modes import Mode
 from storage.models import Guild, QuotaSettings, RoleLimits
 
 GUILD = 900_000_000_000_000_001

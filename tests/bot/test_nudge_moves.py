@@ -6,7 +6,7 @@ import pytest
 
 from bot.nudge_moves import apply_move, nudges_for
 from bot.refusal import Refusal
-from generation.families import HUB_FAMILIES
+from generation.models.families import HUB_FAMILIES
 
 SD15 = HUB_FAMILIES["sd15"]
 IMG2IMG = {

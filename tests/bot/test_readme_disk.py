@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.doctor import download_sizes
-from generation.families import HUB_FAMILIES
+from generation.models.families import HUB_FAMILIES
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -7,8 +7,9 @@ import pytest
 from bot.job_parameters import build_request, builtin_defaults, upgrade_parameters
 from bot.style_options import StylePick, as_picks, effective_styles, parse_style_options
 from generation.errors import InvalidInput
-from generation.families import HUB_FAMILIES, Mode
-from generation.styles import StyleChoice
+from generation.models.families import HUB_FAMILIES
+from generation.models.styles import StyleChoice
+from generation.modes import Mode
 
 
 def test_each_option_may_hold_a_comma_list_in_any_case():

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 import torch
 
-from generation.events import JobSpec
-from generation.families import Mode
-from generation.requests import GenerationRequest
+from generation.engine.events import JobSpec
+from generation.modes import Mode
+from generation.modes.requests import GenerationRequest
 
 
 class FaultyRunner:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from generation.families import Mode
-from generation.requests import GenerationRequest, validate_request
+from generation.modes import Mode
+from generation.modes.requests import GenerationRequest, validate_request
 
 
 def make_request(pipes, mode: Mode, photo=None, mask=None, **overrides) -> GenerationRequest:

@@ -27,8 +27,8 @@ def _pictures(side: int) -> tuple[Image.Image, Image.Image]:
 
 
 def _request(family, mode, image, mask):
-    from generation.families import Mode
-    from generation.requests import GenerationRequest, validate_request
+    from generation.modes import Mode
+    from generation.modes.requests import GenerationRequest, validate_request
 
     side = family.min_side  # the smallest size the family accepts; the models are tiny anyway
     fields = dict(mode=mode, prompt="a red box beside a green ball", seed=1, steps=2)
@@ -54,8 +54,9 @@ def _request(family, mode, image, mask):
 
 
 def run(name: str) -> dict:
-    from generation.families import resolve_family
-    from generation.pipelines import PipelineSet
+    from generation.models.families import resolve_family
+    from generation.modes import supported_modes
+    from generation.modes.pipelines import PipelineSet
 
     report: dict = {"family": name, "modes": {}}
     started = time.perf_counter()
@@ -67,7 +68,7 @@ def run(name: str) -> dict:
         return report
     report["load_seconds"] = round(time.perf_counter() - started, 2)
     image, mask = _pictures(family.min_side)
-    for mode in family.modes:
+    for mode in supported_modes(family):
         started = time.perf_counter()
         entry: dict = {}
         try:
@@ -89,7 +90,7 @@ def run(name: str) -> dict:
 
 def _lora_layers(family, pipes, modes: dict) -> dict:
     """{adapter: [layers attached, modules in the file]}: a LoRA whose keys miss is visible here."""
-    from generation.families import Mode
+    from generation.modes import Mode
 
     found = {}
     if family.lcm_lora is not None and not pipes.fuse_lcm_lora and "error" not in modes["txt2img"]:

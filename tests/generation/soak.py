@@ -16,9 +16,9 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 from generation.engine import Engine, EngineConfig
-from generation.events import JobCancelled, JobFailed, JobFinished, JobStarted
-from generation.families import resolve_family
-from generation.worker_process import ProcessRunner, WorkerSpec
+from generation.engine.events import JobCancelled, JobFailed, JobFinished, JobStarted
+from generation.engine.worker_process import ProcessRunner, WorkerSpec
+from generation.models.families import resolve_family
 from tests.generation.engine_helpers import spec
 from tests.generation.worker_helpers import build_injecting
 

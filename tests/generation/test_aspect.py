@@ -6,14 +6,15 @@ import pytest
 from PIL import Image
 
 from generation.errors import InvalidInput
-from generation.families import HUB_FAMILIES, Mode
-from generation.requests import GenerationRequest, validate_request
-from generation.sizing import ASPECTS, aspect_size, parse_aspect
+from generation.images.sizing import ASPECTS, aspect_size, parse_aspect
+from generation.models.families import HUB_FAMILIES
+from generation.modes import Mode, supported_modes
+from generation.modes.requests import GenerationRequest, validate_request
 
 CASES = [
     (family, mode, aspect)
     for family in HUB_FAMILIES.values()
-    for mode in family.modes
+    for mode in supported_modes(family)
     if not mode.spec.grows_picture  # upscale and outpaint: the picture sets the size
     for aspect in ASPECTS
 ]

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from generation.batch_execution import BatchExecutor
-from generation.requests import validate_request
+from generation.engine.batch_execution import BatchExecutor
+from generation.modes.requests import validate_request
 from tests.generation.engine_helpers import FaultyRunner, spec
 
 

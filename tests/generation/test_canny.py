@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from generation.canny import canny_edges
 from generation.errors import InvalidInput
+from generation.images.canny import canny_edges
 
 SIZE = (96, 80)
 BOX = (24, 20, 71, 59)  # left, top, right, bottom (inclusive, as ImageDraw draws it)

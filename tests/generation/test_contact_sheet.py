@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PIL import Image, ImageChops
 
-from generation.contact_sheet import (
+from generation.images.contact_sheet import (
     HEADER_BACKGROUND,
     MAX_CELL_SIDE,
     encode_sheet,

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from generation.families import Mode
+from generation.modes import Mode
 from tests.generation.helpers import make_request, pixels, run
 
 
 @pytest.fixture(scope="module")
 def half_precision_pipelines(tiny_family):
-    from generation.pipelines import PipelineSet
+    from generation.modes.pipelines import PipelineSet
 
     return PipelineSet(tiny_family, dtype=torch.bfloat16)
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
-from generation.encode import (
+from generation.errors import InvalidImage, InvalidInput
+from generation.images.encode import (
     encode_animation,
     encode_image_within,
     encode_png,
@@ -18,7 +19,6 @@ from generation.encode import (
     make_grid,
     read_png_parameters,
 )
-from generation.errors import InvalidImage, InvalidInput
 from tests.generation import hostile_corpus as hc
 
 HOSTILE_PROMPT = (

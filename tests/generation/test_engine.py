@@ -10,8 +10,7 @@ import time
 import pytest
 
 from generation.engine import Engine, EngineConfig
-from generation.errors import InvalidInput
-from generation.events import (
+from generation.engine.events import (
     EngineStopped,
     JobCancelled,
     JobCancelledError,
@@ -22,8 +21,9 @@ from generation.events import (
     JobQueued,
     JobStarted,
 )
-from generation.fair_queue import QueueFull
-from generation.families import Mode
+from generation.engine.fair_queue import QueueFull
+from generation.errors import InvalidInput
+from generation.modes import Mode
 from tests.generation.engine_helpers import FaultyRunner, spec
 from tests.generation.helpers import max_diff
 
@@ -41,7 +41,7 @@ def runner(tiny_pipelines):
 @pytest.fixture(scope="module")
 def second_pipelines(tiny_family, tiny_styles):
     """The second worker's own models (two workers never share a PipelineSet)."""
-    from generation.pipelines import PipelineSet
+    from generation.modes.pipelines import PipelineSet
 
     return PipelineSet(tiny_family, styles=tiny_styles)
 
@@ -387,7 +387,7 @@ async def test_out_of_memory_at_the_smallest_size_fails_with_advice(tiny_pipelin
 
 
 async def test_a_hung_step_fails_its_job_within_the_limit_and_later_jobs_run(tiny_family):
-    from generation.pipelines import PipelineSet
+    from generation.modes.pipelines import PipelineSet
 
     runners: list[FaultyRunner] = []
 

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from generation.engine import Engine, EngineConfig
-from generation.events import EngineStopped, JobFinished, JobInterrupted
+from generation.engine.events import EngineStopped, JobFinished, JobInterrupted
 from tests.generation.engine_helpers import FaultyRunner, spec
 
 

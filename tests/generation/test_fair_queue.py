@@ -8,9 +8,10 @@ import random
 import pytest
 from PIL import Image
 
-from generation.fair_queue import FairQueue, QueuedJob, QueueFull
-from generation.families import HUB_FAMILIES, Mode
-from generation.requests import GenerationRequest, gpu_cost, validate_request
+from generation.engine.fair_queue import FairQueue, QueuedJob, QueueFull
+from generation.models.families import HUB_FAMILIES
+from generation.modes import Mode
+from generation.modes.requests import GenerationRequest, gpu_cost, validate_request
 
 ONE_IMAGE = 512 * 512
 LORA_FAMILY = HUB_FAMILIES["sd15"]  # base model + LCM-LoRA: guidance above 1 runs CFG

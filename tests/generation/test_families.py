@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from generation.errors import ModelUnavailable
-from generation.families import HUB_FAMILIES, Mode, family_names, resolve_family
+from generation.models.families import HUB_FAMILIES, family_names, resolve_family
+from generation.modes import Mode, supported_modes
 
 
 def test_every_product_family_is_registered_with_real_hub_ids():
@@ -33,7 +34,7 @@ def test_every_product_family_is_registered_with_real_hub_ids():
     assert HUB_FAMILIES["sdxl"].lcm_lora.source == "latent-consistency/lcm-lora-sdxl"
     assert HUB_FAMILIES["ssd-1b"].lcm_lora.source == "latent-consistency/lcm-lora-ssd-1b"
     assert HUB_FAMILIES["dreamshaper-lcm"].is_full_lcm
-    assert set(HUB_FAMILIES["sd15"].modes) == set(Mode)
+    assert set(supported_modes(HUB_FAMILIES["sd15"])) == set(Mode)
     # The guide's full-LCM SDXL and SSD-1B: the distilled UNet repo on the base model.
     lcm_sdxl, lcm_ssd = HUB_FAMILIES["lcm-sdxl"], HUB_FAMILIES["lcm-ssd-1b"]
     assert (lcm_sdxl.base, lcm_sdxl.unet) == (
@@ -42,8 +43,10 @@ def test_every_product_family_is_registered_with_real_hub_ids():
     )
     assert (lcm_ssd.base, lcm_ssd.unet) == ("segmind/SSD-1B", "latent-consistency/lcm-ssd-1b")
     assert lcm_sdxl.is_full_lcm and lcm_ssd.is_full_lcm
-    assert Mode.ANIMATE not in lcm_sdxl.modes  # no SDXL motion adapter in the registry
-    assert Mode.CONTROLNET not in lcm_ssd.modes  # SDXL's residuals do not fit SSD-1B's blocks
+    assert Mode.ANIMATE not in supported_modes(lcm_sdxl)  # no SDXL motion adapter in the registry
+    assert Mode.CONTROLNET not in supported_modes(
+        lcm_ssd
+    )  # SDXL's residuals do not fit SSD-1B's blocks
     # Published only as a pickle file: read through a safetensors mirror, nothing else.
     assert sd15.pickle_only == {"TencentARC/t2iadapter_canny_sd15v2"}
     assert HUB_FAMILIES["sdxl"].pickle_only == frozenset()
@@ -68,8 +71,8 @@ def test_tiny_families_live_on_disk_in_hub_layout(tiny_family, tiny_xl_family):
         assert (Path(family.lcm_lora.source) / "pytorch_lora_weights.safetensors").is_file()
         assert (Path(family.t2i_adapter_canny) / "config.json").is_file()
     assert (Path(tiny_family.inpaint_unet) / "unet" / "config.json").is_file()
-    assert set(tiny_family.modes) == set(Mode)
-    assert Mode.ANIMATE not in tiny_xl_family.modes
+    assert set(supported_modes(tiny_family)) == set(Mode)
+    assert Mode.ANIMATE not in supported_modes(tiny_xl_family)
 
 
 def test_tiny_tokenizer_is_the_real_sd_tokenizer(tiny_family):
@@ -90,7 +93,7 @@ def _digests(root: Path) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_tiny_builds_are_deterministic(tmp_path, monkeypatch, tiny_family):
-    from generation.tiny_models import ensure_tiny_family
+    from generation.models.testing.tiny_models import ensure_tiny_family
 
     monkeypatch.setenv("LCM_TINY_CACHE", str(tmp_path))
     rebuilt = ensure_tiny_family("tiny")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from generation.families import Mode
-from generation.pipelines import BATCH_BUCKETS, PipelineSet, batch_bucket
+from generation.modes import Mode
+from generation.modes.pipelines import BATCH_BUCKETS, PipelineSet, batch_bucket
 from tests.generation.helpers import make_request, max_diff, run
 
 
@@ -73,7 +73,7 @@ def fused_pipelines(tiny_family, tiny_styles):
 def test_a_fused_lcm_lora_gives_the_unfused_images(
     fused_pipelines, tiny_pipelines, mode, photo, centre_mask
 ):
-    from generation.styles import StyleChoice
+    from generation.models.styles import StyleChoice
 
     assert tiny_pipelines.fuse_lcm_lora is False, "CPUs keep the adapter unfused by default"
     for styles in ((), (StyleChoice("neon", 0.9),)):
@@ -94,7 +94,7 @@ def test_a_fused_lcm_lora_gives_the_unfused_images(
 
 
 def test_weight_accounting_matches_the_parameters_held(tiny_pipelines):
-    from generation.pipelines import images_that_fit
+    from generation.modes.pipelines import images_that_fit
 
     tiny_pipelines.pipeline(Mode.CONTROLNET)
     held = tiny_pipelines.weight_bytes()

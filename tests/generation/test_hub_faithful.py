@@ -1,9 +1,9 @@
 """The operator's path, offline: production loading from the real hub ids and the real layouts.
 
-Every hub id in the registry has a hub-faithful stand-in (generation/hub_faithful: the real
-repository's files, formats, variants, config keys and LoRA key style, with tiny random weights)
-laid out as a Hugging Face cache. huggingface_hub reads HF_HOME and HF_HUB_OFFLINE at import, so the
-production code runs in processes of its own with that environment, through the same
+Every hub id in the registry has a hub-faithful stand-in (generation/models/testing/hub_faithful:
+the real repository's files, formats, variants, config keys and LoRA key style, with tiny random
+weights) laid out as a Hugging Face cache. huggingface_hub reads HF_HOME and HF_HUB_OFFLINE at
+import, so the production code runs in processes of its own with that environment, through the same
 ``from_pretrained(hub_id)`` calls it makes for an operator; nothing in it is patched.
 """
 
@@ -21,10 +21,11 @@ from pathlib import Path
 import pytest
 from safetensors import safe_open
 
-from generation.families import HUB_FAMILIES, LoraSource, resolve_family
-from generation.hub_faithful import ensure_hub_cache, load_manifests, repo_folder
-from generation.hub_faithful.cache import snapshot_folder
-from generation.hub_faithful.manifest import merged_config
+from generation.models.families import HUB_FAMILIES, LoraSource, resolve_family
+from generation.models.testing.hub_faithful import ensure_hub_cache, load_manifests, repo_folder
+from generation.models.testing.hub_faithful.cache import snapshot_folder
+from generation.models.testing.hub_faithful.manifest import merged_config
+from generation.modes import supported_modes
 from tests.bot.test_cli_doctor import DUMMY_TOKEN, LCM_BOT, items
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -192,7 +193,7 @@ def test_every_mode_of_a_hub_family_makes_images_from_the_real_hub_ids(name, fam
     print(f"\n{name}: {json.dumps(report)}")
     assert "error" not in report, report["error"]
     family = resolve_family(name)
-    assert set(report["modes"]) == {str(mode) for mode in family.modes}
+    assert set(report["modes"]) == {str(mode) for mode in supported_modes(family)}
     failures = {mode: entry["error"] for mode, entry in report["modes"].items() if "error" in entry}
     assert failures == {}
     for entry in report["modes"].values():

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image, ImageFile, ImageSequence
 
 from generation.errors import InvalidImage
-from generation.image_decode import (
+from generation.images.image_decode import (
     MAX_PIXELS,
     MAX_UPLOAD_BYTES,
     alpha_mask,
@@ -137,7 +137,7 @@ def test_bombs_grow_resident_memory_by_less_than_50_mb(tmp_path: Path) -> None:
 import json, resource, sys
 from pathlib import Path
 from generation.errors import InvalidImage
-from generation.image_decode import decode_image
+from generation.images.image_decode import decode_image
 files = [p.read_bytes() for p in sorted(Path(sys.argv[1]).glob("*.bin"))]
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 refused = 0

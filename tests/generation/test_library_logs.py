@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from generation.library_logs import quiet_model_libraries
+from generation.models.library_logs import quiet_model_libraries
 
 
 def test_hub_download_bars_stay_on_after_the_libraries_are_quieted(monkeypatch):

@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from generation.errors import InvalidImage
-from generation.image_decode import alpha_mask, decode_image, decode_mask
-from generation.masks import prepare_mask
+from generation.images.image_decode import alpha_mask, decode_image, decode_mask
+from generation.images.masks import prepare_mask
 from tests.generation import hostile_corpus as hc
 
 INIT_SIZE = (64, 48)

@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from generation.errors import GenerationCancelled
-from generation.families import Mode
-from generation.styles import StyleChoice
+from generation.models.styles import StyleChoice
+from generation.modes import Mode
 from tests.generation.helpers import first_picture, make_request, max_diff, pixels, run
 
 IMAGE_MODES = (Mode.TXT2IMG, Mode.IMG2IMG, Mode.INPAINT, Mode.CONTROLNET, Mode.T2I_ADAPTER)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from generation.families import Mode
-from generation.styles import StyleChoice
+from generation.models.styles import StyleChoice
+from generation.modes import Mode, supports
 from tests.generation.helpers import first_picture, make_request, max_diff, run
 
 XL_MODES = (Mode.TXT2IMG, Mode.IMG2IMG, Mode.INPAINT, Mode.CONTROLNET, Mode.T2I_ADAPTER)
@@ -16,7 +16,7 @@ def test_tiny_xl_is_sdxl_shaped(tiny_xl_pipelines):
     assert type(base).__name__ == "StableDiffusionXLPipeline"
     assert base.text_encoder_2 is not None
     assert base.unet.config.addition_embed_type == "text_time"
-    assert tiny_xl_pipelines.family.supports(Mode.ANIMATE) is False
+    assert supports(tiny_xl_pipelines.family, Mode.ANIMATE) is False
 
 
 @pytest.mark.parametrize("mode", XL_MODES, ids=str)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from diffusers import UNet2DConditionModel, UNetMotionModel
 
-from generation.random_models import COMPANION_MODELS, UNET_CONFIGS
+from generation.models.testing.random_models import COMPANION_MODELS, UNET_CONFIGS
 
 # The meta device runs each module's real forward with shapes only: a full-size mismatch fails
 # here exactly as on a GPU, in seconds and without allocating a byte of weights.

@@ -13,8 +13,8 @@ import threading
 import pytest
 
 from generation.engine.ray_workers import ModelActor
-from generation.families import Mode
-from generation.worker_process import WorkerSpec
+from generation.engine.worker_process import WorkerSpec
+from generation.modes import Mode
 from tests.generation.helpers import make_request
 
 

@@ -18,12 +18,12 @@ import pytest
 import pytest_asyncio
 
 from generation.engine import Engine, EngineConfig
+from generation.engine.events import JobFinished, JobStarted
 from generation.engine.ray_local import LocalCluster
 from generation.engine.transport import worker_factories
+from generation.engine.worker_process import WorkerSpec
 from generation.errors import GenerationCancelled
-from generation.events import JobFinished, JobStarted
-from generation.requests import validate_request
-from generation.worker_process import WorkerSpec
+from generation.modes.requests import validate_request
 from tests.generation.engine_helpers import spec
 from tests.generation.worker_helpers import build_injecting
 
@@ -153,7 +153,7 @@ def test_without_an_address_nothing_of_ray_is_imported(cluster):
         import bot.app, bot.run
         from generation.engine.placement import worker_devices
         from generation.engine.transport import worker_factories
-        from generation.worker_process import WorkerSpec
+        from generation.engine.worker_process import WorkerSpec
         factories = worker_factories(
             WorkerSpec("tiny"), worker_devices("cpu,cpu"), ray_address=sys.argv[1]
         )

@@ -11,9 +11,9 @@ import torch
 from PIL import Image
 
 from generation.errors import InvalidInput, ModelUnavailable
-from generation.families import HUB_FAMILIES, Mode
-from generation.modes import MODES
-from generation.requests import GenerationRequest, validate_request
+from generation.models.families import HUB_FAMILIES
+from generation.modes import MODES, Mode
+from generation.modes.requests import GenerationRequest, validate_request
 from tests.generation.helpers import make_request, max_diff, pixels, run
 
 # (family, mode) -> the values the diffusers LCM guide uses (docs/using-diffusers/
@@ -97,7 +97,7 @@ def full_lcm_pipelines(tiny_family, tmp_path_factory):
     """The tiny family with an LCM-distilled UNet (guidance embedding) and no LCM-LoRA."""
     from diffusers import UNet2DConditionModel
 
-    from generation.pipelines import PipelineSet
+    from generation.modes.pipelines import PipelineSet
 
     config = dict(UNet2DConditionModel.load_config(tiny_family.base, subfolder="unet"))
     config["time_cond_proj_dim"] = 256
@@ -150,7 +150,7 @@ def test_animation_runs_the_lcm_lora_at_055_and_the_motion_lora_at_12(tiny_pipel
 
 def test_fused_animation_holds_its_own_lcm_lora_weight(tiny_family, tiny_pipelines):
     """On GPUs the LCM-LoRA is merged: the motion UNet's own copy is merged at 0.55, not 1."""
-    from generation.pipelines import PipelineSet
+    from generation.modes.pipelines import PipelineSet
 
     fused = PipelineSet(tiny_family, fuse_lcm_lora=True)
     request = make_request(tiny_pipelines, Mode.ANIMATE, steps=2)
@@ -181,7 +181,7 @@ def mirror_home(tmp_path, monkeypatch):
 def test_pickle_only_adapter_loads_through_a_safetensors_mirror(
     tiny_family, photo, tmp_path, mirror_home
 ):
-    from generation.pipelines import PipelineSet
+    from generation.modes.pipelines import PipelineSet
 
     (tmp_path / "t2i").mkdir()
     adapter = _pickle_only_copy(tiny_family.t2i_adapter_canny, tmp_path / "t2i")
@@ -209,7 +209,7 @@ class _Payload:
 
 
 def test_a_pickle_that_runs_code_is_refused_not_run(tiny_family, tmp_path, mirror_home):
-    from generation.pipelines import PipelineSet
+    from generation.modes.pipelines import PipelineSet
 
     folder = tmp_path / "evil"
     folder.mkdir()

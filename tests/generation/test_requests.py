@@ -9,9 +9,10 @@ import pytest
 from PIL import Image
 
 from generation.errors import InvalidInput
-from generation.families import HUB_FAMILIES, Mode, resolve_family
-from generation.requests import GenerationRequest, validate_request
-from generation.styles import Style, StyleChoice, StyleLibrary
+from generation.models.families import HUB_FAMILIES, resolve_family
+from generation.models.styles import Style, StyleChoice, StyleLibrary
+from generation.modes import Mode, default_guidance
+from generation.modes.requests import GenerationRequest, validate_request
 
 SD15 = HUB_FAMILIES["sd15"]
 IMAGE = Image.new("RGB", (640, 480), "gray")
@@ -88,7 +89,7 @@ def test_modes_a_family_lacks_are_refused_with_its_modes():
 def test_defaults_are_resolved_once():
     resolved = validate_request(request(seed=None, guidance=None), SD15)
     assert (resolved.width, resolved.height) == (512, 512)
-    assert resolved.guidance == SD15.default_guidance
+    assert resolved.guidance == default_guidance(SD15)
     assert 0 <= resolved.seed < 2**32
     assert validate_request(request(), HUB_FAMILIES["dreamshaper-lcm"]).guidance == 8.0
 

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from generation.errors import InvalidInput
-from generation.sizing import check_size, fit_size, parse_size, resize_to, snap_to_multiple
+from generation.images.sizing import check_size, fit_size, parse_size, resize_to, snap_to_multiple
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from generation.errors import InvalidInput, ModelUnavailable
-from generation.styles import StyleLibrary, parse_style_option
+from generation.models.styles import StyleLibrary, parse_style_option
 
 
 def write(tmp_path: Path, body: str) -> Path:

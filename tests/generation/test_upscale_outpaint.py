@@ -9,10 +9,10 @@ import pytest
 from PIL import Image
 
 from generation.errors import InvalidInput, ModelUnavailable
-from generation.families import Mode
-from generation.outpaint import feather_width, picture_box
-from generation.requests import GenerationRequest, validate_request
-from generation.upscale import tile_boxes
+from generation.images.outpaint import feather_width, picture_box
+from generation.modes import Mode
+from generation.modes.requests import GenerationRequest, validate_request
+from generation.modes.upscale import tile_boxes
 
 
 def _pixels(image: Image.Image) -> np.ndarray:
@@ -63,7 +63,7 @@ def test_a_file_that_is_no_esrgan_is_refused_by_name(tiny_family, tmp_path):
     import torch
     from safetensors.torch import save_file
 
-    from generation.esrgan import load_esrgan
+    from generation.models.esrgan import load_esrgan
 
     path = tmp_path / "not-an-upscaler.safetensors"
     save_file({"conv_in.weight": torch.zeros(4, 3, 3, 3)}, str(path))
@@ -124,7 +124,7 @@ def test_a_pan_extends_one_side_and_an_unknown_one_is_refused(tiny_family, photo
 
 
 def test_the_blend_fades_the_picture_in_over_the_feather_on_the_new_side_only():
-    from generation.outpaint import outpaint_canvas
+    from generation.images.outpaint import outpaint_canvas
 
     picture = Image.new("RGB", (32, 32), (200, 40, 40))
     canvas, hard, blend = outpaint_canvas(picture, "pan-left", (48, 32))

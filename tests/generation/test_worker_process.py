@@ -11,8 +11,8 @@ import time
 import pytest
 
 from generation.engine import Engine, EngineConfig
-from generation.events import JobFailed, JobFinished, JobStarted
-from generation.worker_process import ProcessRunner, WorkerSpec
+from generation.engine.events import JobFailed, JobFinished, JobStarted
+from generation.engine.worker_process import ProcessRunner, WorkerSpec
 from tests.generation.engine_helpers import spec
 from tests.generation.helpers import max_diff
 from tests.generation.worker_helpers import build_injecting

@@ -6,7 +6,7 @@ import logging
 import os
 import time
 
-from generation.worker_process import WorkerSpec, build_pipelines
+from generation.engine.worker_process import WorkerSpec, build_pipelines
 
 
 class InjectingPipelines:

@@ -1,0 +1,1 @@
+"""The images room: safe decode, encode, sizing, masks, canny, outpaint canvases; no requests."""

@@ -1,0 +1,1 @@
+"""The models room: the family registry, devices, model loading and its errors, styles, safety."""
