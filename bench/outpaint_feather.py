@@ -12,7 +12,7 @@ import numpy as np
 
 
 def main() -> None:
-    from generation.images.outpaint import feather_width, picture_box
+    from generation.images.outpaint_geometry import feather_width, picture_box
     from generation.models.families import resolve_family
     from generation.modes import Mode
     from generation.modes.pipelines import PipelineSet

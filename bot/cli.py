@@ -71,7 +71,7 @@ def installed_version() -> str:
 
 
 def _add_generate(commands) -> None:
-    from generation.images.outpaint import OUTPAINTS
+    from generation.images.outpaint_geometry import OUTPAINTS
     from generation.modes.upscale_rules import KINDS, SCALES
 
     gen = commands.add_parser(

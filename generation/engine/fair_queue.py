@@ -229,12 +229,20 @@ class FairQueue:
                 return place
         raise AssertionError("a queued job is missing from the turn order")
 
+    def head(self) -> QueuedJob | None:
+        """The job whose turn it is (the first of ``ordered()``, without walking the rest)."""
+        return next(self._turn_order(), None)
+
     def head_batch_size(self) -> int:
         """Images × pixels waiting that could share a batch with the job whose turn it is."""
-        head = next(self._turn_order(), None)
+        head = self.head()
         if head is None:
             return 0
         return sum(job.size for job in self._by_id.values() if job.batch_key == head.batch_key)
+
+    def waiting_size(self) -> int:
+        """Images × pixels of every waiting job."""
+        return sum(job.size for job in self._by_id.values())
 
     def jobs_of(self, user_id: int) -> list[QueuedJob]:
         """This user's waiting jobs, in every server, oldest first."""

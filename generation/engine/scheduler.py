@@ -374,12 +374,25 @@ class Engine:
 
         Sixteen compatible jobs and two idle workers make two batches of eight, which end
         together, not one of sixteen beside an idle device; a worker that finishes early takes
-        the next share. Called with the lock held.
+        the next share. Only when the head's kind of work is all that waits: otherwise the other
+        worker takes other work, and a held-back share would wait a whole batch. And only with
+        workers that have the head's mode built when this one has: a cold one would load a
+        pipeline (seconds, and GPU memory) for half a batch. Called with the lock held.
         """
-        idle = sum(1 for other in self.workers if other is not slot and other.idle)
-        if not idle:
+        head = self._queue.head()
+        compatible = self._queue.head_batch_size()
+        if head is None or compatible < self._queue.waiting_size():
             return self.config.batch_budget
-        share = -(-self._queue.head_batch_size() // (idle + 1))  # rounded up
+        mode = self._jobs[head.job_id].spec.request.mode
+        warm = mode in slot.modes
+        helpers = sum(
+            1
+            for other in self.workers
+            if other is not slot and other.idle and (mode in other.modes or not warm)
+        )
+        if not helpers:
+            return self.config.batch_budget
+        share = -(-compatible // (helpers + 1))  # rounded up
         return min(self.config.batch_budget, share)
 
     def _better_slot(self, slot: WorkerSlot) -> bool:
@@ -391,7 +404,7 @@ class Engine:
         """
         if len(self.workers) == 1 or not len(self._queue):
             return False
-        head = self._jobs[self._queue.ordered()[0].job_id].spec.request.mode
+        head = self._jobs[self._queue.head().job_id].spec.request.mode
         if head in slot.modes:
             return False
         better = [other for other in self.workers if other.idle and head in other.modes]
@@ -501,6 +514,7 @@ class Engine:
                     quarantined.append(self._jobs.pop(job.spec.job_id))
                     continue
                 job.started_at = None
+                job.position = 0  # told its place again, before it starts again
                 again.append(job.queued)
             # At the head of their users' queues, past the caps, their turns refunded.
             self._queue.requeue(again)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from generation.errors import InvalidInput
-from generation.images.outpaint import OUTPAINTS, picture_size
+from generation.images.outpaint_geometry import OUTPAINTS, picture_size
 from generation.images.sizing import check_size, resize_to, snap_to_multiple
 
 

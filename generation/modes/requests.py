@@ -58,7 +58,7 @@ class GenerationRequest:
     quality: str = "full"  # "fast" decodes with TAESD: a little softer, much cheaper
     scale: int | None = None  # upscale: 2 or 4
     upscale_kind: str = "subtle"  # upscale: "subtle" (the upscaler alone) or "creative"
-    outpaint: str | None = None  # outpaint: one of generation.images.outpaint.OUTPAINTS
+    outpaint: str | None = None  # outpaint: one of generation.images.outpaint_geometry.OUTPAINTS
 
     def image_seeds(self) -> tuple[int, ...]:
         """Each image's seed: consecutive from the request's, so each can be re-rolled alone."""
@@ -144,7 +144,10 @@ def validate_request(
     seed = secrets.randbelow(MAX_SEED + 1) if request.seed is None else int(request.seed)
     _check_range("seed", seed, 0, MAX_SEED)
 
-    if "strength" in mode.spec.fields:
+    # A subtle upscale is the upscaler alone: it denoises nothing, so its steps and strength
+    # (the creative pass's) have nothing to refuse.
+    denoises = not (mode is Mode.UPSCALE and request.upscale_kind == "subtle")
+    if "strength" in mode.spec.fields and denoises:
         _check_range("strength", request.strength, 0.01, 1.0)
         if int(request.steps * request.strength) < 1:
             raise InvalidInput(

@@ -72,3 +72,16 @@ def test_a_refusal_imports_no_model_library(folder, args, message):
     assert not imported & set(MODEL_LIBRARIES), f"imported before refusing: {args}"
     assert MIGRATIONS not in imported
     assert not (folder / "out").exists(), "nothing is written for a refused job"
+
+
+def test_the_command_line_is_built_without_the_image_libraries(folder):
+    """Docker's health check runs `lcm-bot health` every 30 s: building the command line (every
+    subcommand's options, outpaint's and upscale's choices too) loads no numpy or Pillow."""
+    command = [sys.executable, "-X", "importtime", str(LCM_BOT), "--help"]
+    done = subprocess.run(
+        command, cwd=folder, env=clean_env(folder), capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported = imported_top_level(done.stderr)
+    assert "bot" in imported, "importtime lines were read"
+    assert not imported & {"numpy", "PIL", *MODEL_LIBRARIES}

@@ -212,17 +212,55 @@ async def test_two_idle_workers_share_a_burst_evenly(pool, tiny_family):
     of eight beside an idle worker."""
     async with make_engine(pool, tiny_family) as engine:
         await _until(lambda: all(slot.waiting for slot in engine.workers))
-        previous = sys.getswitchinterval()
-        # The burst is queued before either worker thread can run (they need the GIL), as a
-        # burst queued in one turn of the loop usually is.
-        sys.setswitchinterval(30)
-        try:
-            handles = [engine.submit(spec(f"{user}1", f"from {user}")) for user in "ABCDEFGH"]
-        finally:
-            sys.setswitchinterval(previous)
+        # Queued as a burst in one turn of the loop usually is: before a worker can run.
+        handles = queued_in_one_turn(
+            engine, [spec(f"{user}1", f"from {user}") for user in "ABCDEFGH"]
+        )
         await asyncio.gather(*(handle.result() for handle in handles))
     assert sorted(len(prompts) for prompts in pool[0].calls) == [4, 4]
     assert [runner.own_calls for runner in pool] == [1, 1]
+
+
+def queued_in_one_turn(engine, specs) -> list:
+    """Submit ``specs`` before either worker thread can run (they need the GIL)."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(30)
+    try:
+        return [engine.submit(job) for job in specs]
+    finally:
+        sys.setswitchinterval(previous)
+
+
+@pytest.mark.parametrize("workers", [2], indirect=True)
+async def test_a_burst_is_not_split_when_the_other_worker_takes_other_work(pool, tiny_family):
+    """Eight of A's 64² jobs and one 96² job of B: the second worker takes B's job, so A's
+    eight run as one batch beside it, not four now and four after."""
+    async with make_engine(pool, tiny_family) as engine:
+        await _until(lambda: all(slot.waiting for slot in engine.workers))
+        handles = queued_in_one_turn(
+            engine,
+            [spec(f"A{k}", f"A{k}") for k in range(1, 9)] + [spec("B1", "B1", width=96)],
+        )
+        await asyncio.gather(*(handle.result() for handle in handles))
+    assert sorted(len(prompts) for prompts in pool[0].calls) == [1, 8]
+
+
+@pytest.mark.parametrize("workers", [2], indirect=True)
+async def test_a_burst_is_not_split_with_a_worker_that_has_not_built_its_mode(pool, tiny_family):
+    """Four animations, both workers idle, one with the animation pipeline built: it runs all
+    four, and the other does not load the motion adapter for half of them."""
+    # No input picture: an image would be resized while queuing, which lets a worker run.
+    animation = dict(mode=Mode.ANIMATE, frames=8, guidance=1.0)
+    async with make_engine(pool, tiny_family, batch_budget=4 * 8 * ONE) as engine:
+        await engine.submit(spec("A1", "A1", **animation)).result()
+        [warm] = [slot for slot in engine.workers if Mode.ANIMATE in slot.modes]
+        await _until(lambda: all(slot.waiting for slot in engine.workers))
+        handles = queued_in_one_turn(
+            engine, [spec(f"{user}2", f"{user}2", **animation) for user in "ABCD"]
+        )
+        await asyncio.gather(*(handle.result() for handle in handles))
+    assert pool[warm.index].own_calls == 2 and pool[1 - warm.index].own_calls == 0
+    assert [len(prompts) for prompts in pool[0].calls] == [1, 4]
 
 
 @TWO_WORKERS

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from PIL import Image
 
 from generation.errors import InvalidInput, ModelUnavailable
-from generation.images.outpaint import feather_width, picture_box
+from generation.images.outpaint_geometry import feather_width, picture_box
 from generation.modes import Mode
 from generation.modes.requests import GenerationRequest, validate_request
 from generation.modes.upscale import tile_boxes
@@ -86,6 +87,18 @@ def test_bad_upscale_options_are_refused_naming_what_is_allowed(
     with pytest.raises(InvalidInput) as refused:
         validate_request(request, tiny_family)
     assert refused.value.parameter == parameter and allowed in str(refused.value)
+
+
+def test_steps_and_strength_are_checked_only_for_the_creative_pass(tiny_family, photo):
+    """A subtle upscale runs no denoising step, so 3 steps at strength 0.3 refuse nothing."""
+    subtle = GenerationRequest(
+        mode=Mode.UPSCALE, prompt="x", image=photo, scale=2, steps=3, strength=0.3
+    )
+    assert validate_request(subtle, tiny_family).upscale_kind == "subtle"
+    creative = dataclasses.replace(subtle, upscale_kind="creative")
+    with pytest.raises(InvalidInput, match="runs no denoising step") as refused:
+        validate_request(creative, tiny_family)
+    assert refused.value.parameter == "strength"
 
 
 def test_zoom_out_doubles_the_canvas_and_keeps_the_picture_in_the_middle(tiny_pipelines, photo):
