@@ -8,9 +8,6 @@ BIN := $(VENV)/bin
 # Tests use the CPU lock. `make run` uses the CUDA lock on a machine with an NVIDIA driver and the CPU
 # lock elsewhere; set LOCK=cpu or LOCK=cuda to choose.
 LOCK ?= $(if $(shell command -v nvidia-smi 2>/dev/null),cuda,cpu)
-# Where the CPU build of torch comes from: PyPI's Linux torch is the CUDA build. PyTorch's page of
-# CPU wheels, unless pip is already given a folder of wheels (PIP_FIND_LINKS) that holds it.
-TORCH_CPU_WHEELS ?= $(or $(PIP_FIND_LINKS),https://download.pytorch.org/whl/cpu/torch/)
 # Both locks are for CPython 3.11 on Linux x86-64: the tests' interpreter and the image's.
 UV_COMPILE = $(BIN)/uv pip compile pyproject.toml requirements/tools.in --python-version 3.11 \
 	--python-platform x86_64-manylinux_2_28 --generate-hashes --quiet \
@@ -27,8 +24,7 @@ $(BIN)/python:
 # (no isolated build fetching a newer one).
 $(VENV)/.installed-%: requirements/%.txt pyproject.toml | $(BIN)/python
 	$(BIN)/python requirements/prune.py requirements/$*.txt
-	$(BIN)/python -m pip install --quiet --require-hashes \
-		$(if $(filter cpu,$*),--find-links $(TORCH_CPU_WHEELS)) -r requirements/$*.txt
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/$*.txt
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	rm -f $(VENV)/.installed-*
 	touch $@
@@ -49,7 +45,7 @@ run: check-token $(VENV)/.installed-$(LOCK)
 # drops its path from the lock's annotations.
 lock: $(VENV)/.installed-cpu
 	$(UV_COMPILE) --extra dev --extra postgres --extra ray --constraint constraints/cpu.txt \
-		--find-links $(TORCH_CPU_WHEELS) -o requirements/cpu.txt
+		-o requirements/cpu.txt
 	grep -E '^[A-Za-z0-9]' requirements/cpu.txt | grep -v '^torch==' | cut -d' ' -f1 \
 		> $(VENV)/cpu-pins.txt
 	$(UV_COMPILE) --extra postgres --constraint constraints/cuda.txt \

@@ -144,7 +144,8 @@ def test_the_lock_check_catches_a_changed_added_or_removed_declaration():
 
 
 def test_the_locks_hold_the_same_versions_and_target_the_tests_python():
-    """The image runs what the tests ran: only torch's build and its CUDA wheels differ."""
+    """The image runs what the tests ran, torch's build too: PyPI's, the one beside which PyPI's
+    torchvision (spandrel's) imports. Only the dev tools, Ray and what they bring differ."""
     cpu, cuda = lock("cpu"), lock("cuda")
     different = {
         name: (cpu[name].version, cuda[name].version)
@@ -152,7 +153,9 @@ def test_the_locks_hold_the_same_versions_and_target_the_tests_python():
         if Version(cpu[name].version).public != Version(cuda[name].version).public
     }
     assert different == {}
-    assert cpu["torch"].version.endswith("+cpu") and "+" not in cuda["torch"].version
+    for name in ("torch", "torchvision"):
+        assert cpu[name].version == cuda[name].version and "+" not in cpu[name].version, name
+        assert cpu[name].hashes == cuda[name].hashes, f"{name}: the same files in both locks"
     makefile = (ROOT / "Makefile").read_text("utf-8")
     [python] = re.findall(r"--python-version (\S+)", makefile)
     assert (

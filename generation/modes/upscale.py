@@ -1,4 +1,4 @@
-"""Run a batch of upscale jobs: the ESRGAN upscaler, then (creative) a tiled LCM detail pass.
+"""Run a batch of upscale jobs: the upscaler (spandrel), then (creative) a tiled LCM detail pass.
 
 Both stages work in tiles, so memory depends on the tile, not on the output: a 2048² creative
 upscale runs the img2img pipeline on the family's native size (512² for SD1.5) a tile at a time.
@@ -42,13 +42,14 @@ def upscaler_file(family: ModelFamily, scale: int) -> Path:
 
 def run(pipelines, requests, on_step=None) -> list[GenerationResult]:
     """One result per request (each of ``count`` pictures from its own seed when creative)."""
-    from generation.models.esrgan import load_esrgan
+    from generation.models.upscalers import load_upscaler
 
     first = requests[0]
     model = pipelines.cached(
         ("upscaler", first.scale),
-        lambda: load_esrgan(
+        lambda: load_upscaler(
             upscaler_file(pipelines.family, first.scale),
+            scale=first.scale,
             device=pipelines.device,
             dtype=pipelines.dtype,
         ),
@@ -87,7 +88,6 @@ def _result(pipelines, request, pictures) -> GenerationResult:
 def upscale_picture(model, picture: Image.Image) -> Image.Image:
     """The upscaler over ``picture`` in overlapping tiles; each tile's border is cropped away."""
     scale = model.scale
-    parameter = next(model.parameters())
     pixels = np.asarray(picture.convert("RGB"), dtype=np.float32) / 255.0
     height, width = pixels.shape[:2]
     out = np.zeros((height * scale, width * scale, 3), dtype=np.float32)
@@ -99,7 +99,7 @@ def upscale_picture(model, picture: Image.Image) -> Image.Image:
             b0, r0 = min(height, bottom + UPSCALER_PAD), min(width, right + UPSCALER_PAD)
             window = torch.from_numpy(pixels[t0:b0, l0:r0]).permute(2, 0, 1)[None]
             with torch.inference_mode():
-                result = model(window.to(parameter.device, parameter.dtype))
+                result = model(window.to(model.device, model.dtype))
             result = result[0].float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
             y, x = (top - t0) * scale, (left - l0) * scale
             h, w = (bottom - top) * scale, (right - left) * scale

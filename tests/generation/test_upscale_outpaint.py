@@ -60,16 +60,29 @@ def test_the_creative_upscale_runs_its_detail_pass_tile_by_tile(tiny_pipelines, 
     assert _distance(picture, subtle) > 1
 
 
-def test_a_file_that_is_no_esrgan_is_refused_by_name(tiny_family, tmp_path):
+def test_a_file_that_is_no_upscaler_or_the_wrong_one_is_refused_by_name(tmp_path):
     import torch
     from safetensors.torch import save_file
 
-    from generation.models.esrgan import load_esrgan
+    from generation.models.testing.tiny_upscaler import TINY_RRDB, write_esrgan
+    from generation.models.upscalers import load_upscaler
 
     path = tmp_path / "not-an-upscaler.safetensors"
     save_file({"conv_in.weight": torch.zeros(4, 3, 3, 3)}, str(path))
-    with pytest.raises(ModelUnavailable, match="not an ESRGAN"):
-        load_esrgan(path)
+    with pytest.raises(ModelUnavailable, match="no upscaler architecture spandrel knows"):
+        load_upscaler(path, scale=2)
+    x2 = tmp_path / "x2.safetensors"
+    write_esrgan(x2, {"real": {"scale": 2}, "shrunk": TINY_RRDB})
+    with pytest.raises(ModelUnavailable, match="it is a ×2 ESRGAN, not ×4"):
+        load_upscaler(x2, scale=4)
+    pickle = tmp_path / "x2.pth"
+    pickle.write_bytes(b"never unpickled")
+    with pytest.raises(ModelUnavailable, match=r"only \.safetensors files are read"):
+        load_upscaler(pickle, scale=2)
+    model = load_upscaler(x2, scale=2)
+    assert model.architecture.name == "ESRGAN" and model.scale == 2
+    out = model(torch.rand(1, 3, 16, 24))
+    assert out.shape == (1, 3, 32, 48) and 0 <= float(out.min()) <= float(out.max()) <= 1
 
 
 @pytest.mark.parametrize(

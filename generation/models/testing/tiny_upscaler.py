@@ -1,8 +1,9 @@
 """Build the offline tiny upscaler: a few-block RRDBNet per factor, random weights, safetensors.
 
-The folder has the real repository's file names (generation.models.families.REAL_ESRGAN_FILES),
-so the production path (generation.modes.upscale → generation.models.esrgan.load_esrgan) reads
-it unchanged.
+The folder has the real repository's file names (generation.models.families.REAL_ESRGAN_FILES)
+and the real files' key names (basicsr's RRDBNet, written by the network below), so the production
+path (generation.modes.upscale → generation.models.upscalers.load_upscaler, through spandrel)
+reads it unchanged. The network here only writes files: production never builds it.
 """
 
 from __future__ import annotations
@@ -11,14 +12,16 @@ import zlib
 from pathlib import Path
 
 import torch
+from torch import nn
+from torch.nn import functional
 
-from generation.models.esrgan import RRDBNet
 from generation.models.families import REAL_ESRGAN_FILES
 from generation.models.testing.tiny_models import build_once
 
-TINY_UPSCALER_VERSION = 1
-# Real-ESRGAN x4plus is 64 features, 23 blocks, growth 32 (16.7 M parameters); this is ≈22 k.
-TINY_RRDB = dict(features=8, blocks=1, growth=4)
+TINY_UPSCALER_VERSION = 2
+# Real-ESRGAN x4plus is 64 features, 23 blocks, growth 32 (16.7 M parameters); this is ≈0.2 M.
+# The growth stays 32: spandrel reads width and depth from the keys but takes ESRGAN's growth as 32.
+TINY_RRDB = dict(features=8, blocks=1, growth=32)
 _SEED = 1809_00219  # the ESRGAN paper's arXiv number; any constant works
 
 
@@ -68,3 +71,59 @@ def tiny_rrdb(*, scale: int, features: int, blocks: int, growth: int) -> RRDBNet
                 conv.weight[colour, colour, 1, 1] = 1.0
             model.conv_last.weight[colour, colour, 1, 1] = 1.0
     return model
+
+
+class _DenseBlock(nn.Module):
+    """Five convolutions, each fed every earlier output (ESRGAN's residual dense block)."""
+
+    def __init__(self, features: int, growth: int) -> None:
+        super().__init__()
+        widths = [features + i * growth for i in range(5)]
+        for i in range(4):
+            setattr(self, f"conv{i + 1}", nn.Conv2d(widths[i], growth, 3, 1, 1))
+        self.conv5 = nn.Conv2d(widths[4], features, 3, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outputs = [x]
+        for i in range(1, 5):
+            conv = getattr(self, f"conv{i}")
+            outputs.append(functional.leaky_relu(conv(torch.cat(outputs, 1)), 0.2))
+        return x + 0.2 * self.conv5(torch.cat(outputs, 1))
+
+
+class _RRDB(nn.Module):
+    def __init__(self, features: int, growth: int) -> None:
+        super().__init__()
+        self.rdb1 = _DenseBlock(features, growth)
+        self.rdb2 = _DenseBlock(features, growth)
+        self.rdb3 = _DenseBlock(features, growth)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + 0.2 * self.rdb3(self.rdb2(self.rdb1(x)))
+
+
+class RRDBNet(nn.Module):
+    """Real-ESRGAN's generator: x4 natively; x2 and x1 fold the input with pixel-unshuffle."""
+
+    def __init__(self, *, scale: int, features: int, blocks: int, growth: int) -> None:
+        super().__init__()
+        self.scale = scale
+        unshuffle = {4: 1, 2: 2, 1: 4}[scale]
+        self._unshuffle = unshuffle
+        self.conv_first = nn.Conv2d(3 * unshuffle * unshuffle, features, 3, 1, 1)
+        self.body = nn.Sequential(*(_RRDB(features, growth) for _ in range(blocks)))
+        self.conv_body = nn.Conv2d(features, features, 3, 1, 1)
+        self.conv_up1 = nn.Conv2d(features, features, 3, 1, 1)
+        self.conv_up2 = nn.Conv2d(features, features, 3, 1, 1)
+        self.conv_hr = nn.Conv2d(features, features, 3, 1, 1)
+        self.conv_last = nn.Conv2d(features, 3, 3, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._unshuffle > 1:
+            x = functional.pixel_unshuffle(x, self._unshuffle)
+        feature = self.conv_first(x)
+        feature = feature + self.conv_body(self.body(feature))
+        for conv in (self.conv_up1, self.conv_up2):
+            feature = functional.interpolate(feature, scale_factor=2, mode="nearest")
+            feature = functional.leaky_relu(conv(feature), 0.2)
+        return self.conv_last(functional.leaky_relu(self.conv_hr(feature), 0.2))
