@@ -379,17 +379,16 @@ class Engine:
         workers that have the head's mode built when this one has: a cold one would load a
         pipeline (seconds, and GPU memory) for half a batch. Called with the lock held.
         """
-        head = self._queue.head()
+        idle = [other for other in self.workers if other is not slot and other.idle]
+        head = self._queue.head() if idle else None  # one worker, or none idle: the usual case
+        if head is None:
+            return self.config.batch_budget
         compatible = self._queue.head_batch_size()
-        if head is None or compatible < self._queue.waiting_size():
+        if compatible < self._queue.waiting_size():
             return self.config.batch_budget
         mode = self._jobs[head.job_id].spec.request.mode
         warm = mode in slot.modes
-        helpers = sum(
-            1
-            for other in self.workers
-            if other is not slot and other.idle and (mode in other.modes or not warm)
-        )
+        helpers = sum(1 for other in idle if mode in other.modes or not warm)
         if not helpers:
             return self.config.batch_budget
         share = -(-compatible // (helpers + 1))  # rounded up
