@@ -29,12 +29,19 @@ def load_upscaler(path: Path | str, *, scale: int, device="cpu", dtype=torch.flo
         raise ModelUnavailable(f"cannot load the upscaler {path}: only .safetensors files are read")
     try:
         state = load_file(str(path))
+    except Exception as exc:  # missing, unreadable, truncated, an HTML page saved as a file, ...
+        raise ModelUnavailable(f"cannot read the upscaler {path}: {_first_line(exc)}") from exc
+    try:
         model = spandrel.ModelLoader().load_from_state_dict(state)
-    except (OSError, ValueError, RuntimeError, spandrel.UnsupportedModelError) as exc:
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    except spandrel.UnsupportedModelError as exc:
         raise ModelUnavailable(
-            f"cannot load the upscaler {path}: no upscaler architecture spandrel knows "
-            f"({type(exc).__name__}: {first_line})"
+            f"cannot load the upscaler {path}: its keys match no architecture spandrel knows "
+            "(ESRGAN, SwinIR, HAT, DAT, ...)"
+        ) from exc
+    except Exception as exc:  # recognised, but its sizes or weights do not fit that network
+        raise ModelUnavailable(
+            f"cannot load the upscaler {path}: its weights do not fit the network spandrel "
+            f"took it for: {_first_line(exc)}"
         ) from exc
     name = model.architecture.name
     if not isinstance(model, spandrel.ImageModelDescriptor) or model.purpose != "SR":
@@ -50,3 +57,11 @@ def load_upscaler(path: Path | str, *, scale: int, device="cpu", dtype=torch.flo
     half = dtype in (torch.float16, torch.bfloat16)
     supported = model.supports_half if dtype == torch.float16 else model.supports_bfloat16
     return model.to(device).to(dtype if not half or supported else torch.float32).eval()
+
+
+def _first_line(exc: Exception) -> str:
+    """The most telling line of an error: its first one with words (a state-dict error's first
+    line only announces the list that follows), or its type."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    detail = [line for line in lines if not line.endswith(":")] or lines
+    return f"{type(exc).__name__}: {detail[0]}" if detail else type(exc).__name__

@@ -69,10 +69,19 @@ def test_a_file_that_is_no_upscaler_or_the_wrong_one_is_refused_by_name(tmp_path
 
     path = tmp_path / "not-an-upscaler.safetensors"
     save_file({"conv_in.weight": torch.zeros(4, 3, 3, 3)}, str(path))
-    with pytest.raises(ModelUnavailable, match="no upscaler architecture spandrel knows"):
+    with pytest.raises(ModelUnavailable, match="its keys match no architecture spandrel knows"):
         load_upscaler(path, scale=2)
     x2 = tmp_path / "x2.safetensors"
     write_esrgan(x2, {"real": {"scale": 2}, "shrunk": TINY_RRDB})
+    # An ESRGAN whose growth is not the 32 spandrel takes: the size mismatch is named.
+    narrow = tmp_path / "narrow.safetensors"
+    write_esrgan(narrow, {"real": {"scale": 2}, "shrunk": {**TINY_RRDB, "growth": 4}})
+    with pytest.raises(ModelUnavailable, match=r"do not fit the network .*size mismatch for"):
+        load_upscaler(narrow, scale=2)
+    page = tmp_path / "page.safetensors"  # a download that was an HTML page
+    page.write_text("<html>rate limited</html>")
+    with pytest.raises(ModelUnavailable, match=r"cannot read the upscaler .*SafetensorError"):
+        load_upscaler(page, scale=2)
     with pytest.raises(ModelUnavailable, match="it is a ×2 ESRGAN, not ×4"):
         load_upscaler(x2, scale=4)
     pickle = tmp_path / "x2.pth"
@@ -81,8 +90,8 @@ def test_a_file_that_is_no_upscaler_or_the_wrong_one_is_refused_by_name(tmp_path
         load_upscaler(pickle, scale=2)
     model = load_upscaler(x2, scale=2)
     assert model.architecture.name == "ESRGAN" and model.scale == 2
-    out = model(torch.rand(1, 3, 16, 24))
-    assert out.shape == (1, 3, 32, 48) and 0 <= float(out.min()) <= float(out.max()) <= 1
+    # Odd sides: ×2 folds its input in 2×2 cells, so spandrel pads and crops back.
+    assert model(torch.rand(1, 3, 17, 23)).shape == (1, 3, 34, 46)
 
 
 @pytest.mark.parametrize(
