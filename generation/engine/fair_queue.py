@@ -233,12 +233,9 @@ class FairQueue:
         """The job whose turn it is (the first of ``ordered()``, without walking the rest)."""
         return next(self._turn_order(), None)
 
-    def head_batch_size(self) -> int:
-        """Images × pixels waiting that could share a batch with the job whose turn it is."""
-        head = self.head()
-        if head is None:
-            return 0
-        return sum(job.size for job in self._by_id.values() if job.batch_key == head.batch_key)
+    def compatible_size(self, job: QueuedJob) -> int:
+        """Images × pixels waiting that could share a batch with ``job`` (``head()``, say)."""
+        return sum(other.size for other in self._by_id.values() if other.batch_key == job.batch_key)
 
     def waiting_size(self) -> int:
         """Images × pixels of every waiting job."""

@@ -383,7 +383,7 @@ class Engine:
         head = self._queue.head() if idle else None  # one worker, or none idle: the usual case
         if head is None:
             return self.config.batch_budget
-        compatible = self._queue.head_batch_size()
+        compatible = self._queue.compatible_size(head)
         if compatible < self._queue.waiting_size():
             return self.config.batch_budget
         mode = self._jobs[head.job_id].spec.request.mode

@@ -436,12 +436,15 @@ def test_a_coalesce_key_belongs_to_one_user():
     assert order(queue) == ["A1"]
 
 
-def test_head_batch_size_counts_the_waiting_work_that_could_join_the_head():
+def test_compatible_size_counts_the_waiting_work_that_could_join_the_head():
     queue = FairQueue()
-    assert queue.head_batch_size() == 0
+    assert queue.head() is None
     for name, key in (("A1", "64²"), ("B1", "96²"), ("C1", "64²"), ("A2", "64²")):
         queue.push(job(name, key=key, images=2))
     size = 2 * 512 * 512  # two images of the default pixels
-    assert queue.head_batch_size() == 3 * size, "A1's turn: A1, C1 and A2 share its key"
+    head = queue.head()
+    assert head.job_id == "A1" and head == queue.ordered()[0]
+    assert queue.compatible_size(head) == 3 * size, "A1's turn: A1, C1 and A2 share its key"
     queue.next_batch(budget=size)  # A1 alone
-    assert queue.head_batch_size() == size, "B1's turn: nobody else is 96²"
+    head = queue.head()
+    assert head.job_id == "B1" and queue.compatible_size(head) == size, "nobody else is 96²"
